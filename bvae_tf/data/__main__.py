@@ -1,0 +1,39 @@
+"""`python -m bvae_tf.data prepare`: write the sharded dSprites TFRecords (or check a prepared folder)."""
+
+import argparse
+import json
+
+from bvae_tf.data import add_data_arguments, prepare_from_args, read_manifest
+from bvae_tf.errors import run_cli
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m bvae_tf.data", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    prepare = commands.add_parser("prepare", help="write sharded TFRecords of a seeded dSprites subset")
+    group = add_data_arguments(prepare, seed_flag="--seed")
+    group.add_argument("--out", dest="data_dir", default=None, help="output folder (default: derived from the flags)")
+    prepare.add_argument("--quiet", action="store_true", help="no progress bar")
+    check = commands.add_parser("check", help="verify a prepared folder's shards against its manifest")
+    check.add_argument("folder")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.command == "prepare":
+        folder = prepare_from_args(args, progress=not args.quiet)
+    else:
+        folder = args.folder
+    manifest = read_manifest(folder)
+    print(json.dumps({"folder": folder, "source": manifest["source"], "counts": manifest["counts"],
+                      "shards": len(manifest["shards"])}))
+    return 0
+
+
+def cli(argv=None):
+    run_cli(main, argv)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,210 @@
+"""Sharded TFRecords of dSprites: prepare once (seeded subset + validation split), read fast.
+
+Each record holds a bit-packed image (``np.packbits``: 512 bytes instead of 4,096, unpacked
+on the fly by the reader), the official 6-column latents (classes and values, color first) and
+the image index. ``dataset.json`` beside the shards describes the request (source, subset,
+seed) and lists every shard with its record count, size and SHA-256, so a prepared folder is
+reused only when it matches and a damaged one is reported by file name.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from bvae_tf.data import dsprites
+from bvae_tf.data.sources import file_sha256
+from bvae_tf.errors import UserError
+
+FORMAT_VERSION = 1
+MANIFEST = "dataset.json"
+SPLITS = ("train", "validation")
+PACKED_BYTES = dsprites.IMAGE_SIZE * dsprites.IMAGE_SIZE // 8
+
+_FEATURES = {
+    "image": tf.io.FixedLenFeature([], tf.string),
+    "index": tf.io.FixedLenFeature([], tf.int64),
+    "latents_classes": tf.io.FixedLenFeature([6], tf.int64),
+    "latents_values": tf.io.FixedLenFeature([6], tf.float32),
+}
+
+
+def split_indices(available, subset, val_size, seed):
+    """Seeded random validation and training indices drawn without overlap from ``available``.
+
+    ``subset=0`` trains on everything that is not held out for validation.
+    """
+    if subset < 0 or val_size < 0:
+        raise UserError(f"--subset and --val-size must be >= 0, got {subset} and {val_size}")
+    room = len(available) - val_size
+    if room <= 0 or subset > room:
+        raise UserError(
+            f"--subset {subset} plus --val-size {val_size} exceeds the {len(available)} images of the "
+            f"source; use at most --subset {max(room, 0)} (or --subset 0 for all)"
+        )
+    order = np.random.default_rng(seed).permutation(len(available))
+    validation = available[order[:val_size]]
+    train = available[order[val_size : val_size + subset] if subset else order[val_size:]]
+    return {"train": train, "validation": validation}
+
+
+def _indices_hash(indices):
+    return hashlib.sha256(np.asarray(indices, dtype="<i8").tobytes()).hexdigest()
+
+
+def _serialize(image, index, latents_classes, latents_values):
+    feature = {
+        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[np.packbits(image).tobytes()])),
+        "index": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(index)])),
+        "latents_classes": tf.train.Feature(int64_list=tf.train.Int64List(value=latents_classes)),
+        "latents_values": tf.train.Feature(float_list=tf.train.FloatList(value=latents_values)),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def write_records(folder, source, splits, shard_size, progress=True):
+    """Write each split's images into ``<split>-0000k-of-0000n.tfrecord`` shards; return shard info."""
+    shards = []
+    total = sum(len(indices) for indices in splits.values())
+    with tqdm(total=total, unit="img", desc="writing TFRecords", disable=not progress) as bar:
+        for split, indices in splits.items():
+            count = max(1, -(-len(indices) // shard_size))
+            for k in range(count):
+                chunk = indices[k * shard_size : (k + 1) * shard_size]
+                name = f"{split}-{k:05d}-of-{count:05d}.tfrecord"
+                path = os.path.join(folder, name)
+                classes = dsprites.DSprites.indices_to_classes(chunk)
+                latents_classes, latents_values = dsprites.DSprites.latents(classes)
+                images = source.images(chunk)
+                with tf.io.TFRecordWriter(path) as writer:
+                    for row in range(len(chunk)):
+                        writer.write(_serialize(images[row], chunk[row], latents_classes[row], latents_values[row]))
+                shards.append({"split": split, "file": name, "records": len(chunk),
+                               "bytes": os.path.getsize(path), "sha256": file_sha256(path)})
+                bar.update(len(chunk))
+    return shards
+
+
+def request(source, subset, val_size, seed, shard_size):
+    """The part of the manifest that decides whether a prepared folder can be reused."""
+    return {"format_version": FORMAT_VERSION, "source": source.describe(), "subset": subset,
+            "val_size": val_size, "seed": seed, "shard_size": shard_size}
+
+
+def prepare(out_dir, source, subset=50_000, val_size=5_000, seed=0, shard_size=5_000, progress=True):
+    """Write (or reuse) the TFRecords for ``source`` under ``out_dir``; return the manifest.
+
+    The folder is built under a temporary name and renamed at the end, so an interrupted run
+    leaves nothing that looks complete.
+    """
+    if shard_size <= 0:
+        raise UserError(f"--shard-size must be positive, got {shard_size}")
+    wanted = request(source, subset, val_size, seed, shard_size)
+    if os.path.isdir(out_dir) and not os.listdir(out_dir):
+        os.rmdir(out_dir)  # an empty folder (made by the user) is no prepared dataset: fill it
+    if os.path.exists(out_dir):
+        manifest = read_manifest(out_dir)
+        found = {key: manifest.get(key) for key in wanted}
+        if found != wanted:
+            differs = ", ".join(key for key in wanted if found[key] != wanted[key])
+            raise UserError(
+                f"{out_dir} holds a prepared dataset for another request (differs in: {differs}); "
+                "choose another output folder or delete it"
+            )
+        return manifest
+    splits = split_indices(source.indices, subset, val_size, seed)
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp-", dir=parent)
+    try:
+        shards = write_records(tmp, source, splits, shard_size, progress)
+        manifest = dict(
+            wanted,
+            source_path=source.path,
+            counts={split: int(len(indices)) for split, indices in splits.items()},
+            indices_sha256={split: _indices_hash(indices) for split, indices in splits.items()},
+            shards=shards,
+        )
+        _write_json(os.path.join(tmp, MANIFEST), manifest)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _write_json(path, payload):
+    with open(path + ".tmp", "w") as f:
+        json.dump(payload, f, indent=2)
+    os.replace(path + ".tmp", path)
+
+
+def read_manifest(folder, verify=True):
+    """Load ``dataset.json``; with ``verify``, check every shard's size and checksum."""
+    path = os.path.join(folder, MANIFEST)
+    if not os.path.isdir(folder):
+        raise UserError(f"data folder {folder} does not exist; run `python -m bvae_tf.data prepare --out {folder}`")
+    if not os.path.isfile(path):
+        raise UserError(f"{folder} is not a prepared bvae_tf dataset: {MANIFEST} is missing")
+    try:
+        with open(path) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path} is not a valid manifest: {error}") from None
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION or "shards" not in manifest:
+        raise UserError(f"{path} is not a bvae_tf dataset manifest of format version {FORMAT_VERSION}")
+    if verify:
+        for shard in manifest["shards"]:
+            shard_path = os.path.join(folder, shard["file"])
+            if not os.path.isfile(shard_path):
+                raise UserError(f"shard {shard_path} listed in {MANIFEST} is missing; delete {folder} and prepare again")
+            if os.path.getsize(shard_path) != shard["bytes"] or file_sha256(shard_path) != shard["sha256"]:
+                raise UserError(
+                    f"shard {shard_path} is corrupted (size or checksum differs from {MANIFEST}); "
+                    f"delete {folder} and prepare again"
+                )
+    return manifest
+
+
+def _unpack(batch):
+    """Parse serialized records and unpack their bits into float32 images [B, 64, 64, 1]."""
+    parsed = tf.io.parse_example(batch, _FEATURES)
+    packed = tf.io.decode_raw(parsed["image"], tf.uint8)  # [B, 512]
+    shifts = tf.constant([7, 6, 5, 4, 3, 2, 1, 0], tf.uint8)  # np.packbits is big-endian
+    bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(packed[:, :, None], shifts), 1)
+    images = tf.cast(tf.reshape(bits, [-1, dsprites.IMAGE_SIZE, dsprites.IMAGE_SIZE, 1]), tf.float32)
+    return images, parsed["latents_classes"][:, 1:]
+
+
+def make_dataset(folder, split="train", batch_size=32, shuffle=True, seed=0, with_factors=False,
+                 drop_remainder=False, verify=False):
+    """A ``tf.data`` pipeline over a prepared folder.
+
+    Yields float32 images [B, 64, 64, 1] in {0, 1}, or ``(images, factors)`` with factor classes
+    int64 [B, 5] when ``with_factors``. Shards are read in parallel (interleave), records are
+    shuffled with ``seed`` (a new, reproducible order every epoch), batched and then parsed a
+    batch at a time, which is much faster than parsing record by record.
+    """
+    if split not in SPLITS:
+        raise UserError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    manifest = read_manifest(folder, verify=verify)
+    files = [os.path.join(folder, s["file"]) for s in manifest["shards"] if s["split"] == split and s["records"]]
+    if not files:
+        raise UserError(f"{folder} has no {split} records")
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if shuffle:
+        ds = ds.shuffle(len(files), seed=seed)
+    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 4),
+                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if shuffle:
+        ds = ds.shuffle(10_000, seed=seed)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(_unpack, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if not with_factors:
+        ds = ds.map(lambda images, factors: images)
+    return ds.prefetch(tf.data.AUTOTUNE)
