@@ -132,6 +132,12 @@ def prepare(out_dir, source, subset=50_000, val_size=5_000, seed=0, shard_size=5
         )
         _write_json(os.path.join(tmp, MANIFEST), manifest)
         os.replace(tmp, out_dir)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not os.path.isfile(os.path.join(out_dir, MANIFEST)):
+            raise
+        # Another process (a sweep worker) prepared the same folder meanwhile: check and reuse it.
+        return prepare(out_dir, source, subset, val_size, seed, shard_size, progress)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
