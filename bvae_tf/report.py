@@ -28,6 +28,7 @@ import pandas as pd  # noqa: E402
 
 from bvae_tf.data.dsprites import FACTOR_NAMES, DSprites  # noqa: E402
 from bvae_tf.errors import UserError, run_cli  # noqa: E402
+from bvae_tf.files import write_atomic, write_text  # noqa: E402
 
 METRIC_LABELS = {
     "mig": "MIG",
@@ -60,9 +61,8 @@ def load_sweep(sweep_dir):
 
 
 def _save(fig, out_dir, name):
-    path = os.path.join(out_dir, name)
-    fig.savefig(path + ".tmp.png", dpi=110, bbox_inches="tight")
-    os.replace(path + ".tmp.png", path)
+    write_atomic(os.path.join(out_dir, name), lambda temp: fig.savefig(temp, format="png", dpi=110,
+                                                                         bbox_inches="tight"))
     plt.close(fig)
     return name
 
@@ -280,9 +280,7 @@ def write_html(out_dir, figures, table_markdown, title):
                      f"src='data:image/png;base64,{encoded}'>")
     parts.append("</body></html>")
     path = os.path.join(out_dir, "report.html")
-    with open(path + ".tmp", "w") as f:
-        f.write("\n".join(parts))
-    os.replace(path + ".tmp", path)
+    write_text(path, "\n".join(parts))
     return path
 
 
@@ -300,15 +298,14 @@ def make_report(sweep_dir, out_dir=None, traversal_beta=5.0):
     figures.append(("Reconstructions of the same inputs for every β", plot_reconstructions(results, out_dir)))
     figures.append(("Trade-off: reconstruction loss against MIG", plot_tradeoff(results, out_dir)))
     table = summarize(results)
-    table.to_csv(os.path.join(out_dir, "summary.csv"))
+    write_text(os.path.join(out_dir, "summary.csv"), table.to_csv())
     markdown = _markdown(table)
     lines = [f"# β sweep report: {os.path.basename(os.path.abspath(sweep_dir))}", "",
              f"{len(results)} trials, β ∈ {{{', '.join(f'{b:g}' for b in sorted(results['beta'].unique()))}}}, "
              f"seeds {sorted(int(s) for s in results['seed'].unique())}.", "",
              "## Table 1: mean ± std over seeds", "", markdown, ""]
     lines += [f"## {caption}\n\n![{caption}]({name})\n" for caption, name in figures]
-    with open(os.path.join(out_dir, "summary.md"), "w") as f:
-        f.write("\n".join(lines))
+    write_text(os.path.join(out_dir, "summary.md"), "\n".join(lines))
     write_html(out_dir, figures, markdown, f"β sweep report: {os.path.basename(os.path.abspath(sweep_dir))}")
     return out_dir
 

@@ -23,9 +23,10 @@ import keras
 import keras_tuner as kt
 import pandas as pd
 
-from bvae_tf.data import prepare_from_args
+from bvae_tf.data import default_data_dir, prepare_from_args
 from bvae_tf.errors import UserError, run_cli
-from bvae_tf.evaluate import evaluate_model, write_report
+from bvae_tf.evaluate import evaluate_model, resolve_metrics, resolve_sizes, write_report
+from bvae_tf.files import write_json, write_text
 from bvae_tf.metrics import sampling
 from bvae_tf.train import add_training_arguments, check_config, resolve_config, train
 
@@ -38,17 +39,11 @@ def trial_name(beta, seed):
     return f"beta{beta:g}_seed{seed}"
 
 
-def _write_atomic(path, text):
-    temp = f"{path}.tmp-{os.getpid()}"
-    with open(temp, "w") as f:
-        f.write(text)
-    os.replace(temp, path)
-
-
 class BetaSweep(kt.Tuner):
     """keras-tuner Tuner over a (β, seed) grid whose trials train, export and evaluate a β-VAE."""
 
-    def __init__(self, settings, out_dir, betas, seeds, preset="fast", metric_seed=0, metrics=None, **kwargs):
+    def __init__(self, settings, out_dir, betas, seeds, preset="fast", metric_seed=0, metrics=None, sizes=None,
+                 **kwargs):
         hyperparameters = kt.HyperParameters()
         hyperparameters.Choice("beta", [float(b) for b in betas], ordered=True)
         hyperparameters.Choice("seed", [int(s) for s in seeds], ordered=True)
@@ -63,7 +58,7 @@ class BetaSweep(kt.Tuner):
         )
         super().__init__(oracle=oracle, directory=out_dir, project_name="tuner", overwrite=False, **kwargs)
         self.settings, self.out_dir = settings, out_dir
-        self.preset, self.metric_seed, self.metrics = preset, metric_seed, metrics
+        self.preset, self.metric_seed, self.metrics, self.sizes = preset, metric_seed, metrics, sizes
 
     def run_trial(self, trial, *args, **kwargs):
         beta, seed = trial.hyperparameters.get("beta"), trial.hyperparameters.get("seed")
@@ -78,7 +73,8 @@ class BetaSweep(kt.Tuner):
                     runs_dir=os.path.join(self.out_dir, "runs"),
                     saved_models_dir=os.path.join(self.out_dir, "saved_models"))
         train_seconds = time.perf_counter() - start
-        report = evaluate_model(run["saved_model"], metrics=self.metrics, preset=self.preset, seed=self.metric_seed)
+        report = evaluate_model(run["saved_model"], metrics=self.metrics, preset=self.preset,
+                                seed=self.metric_seed, sizes=self.sizes)
         write_report(report, run["saved_model"])
         final = run["final"]
         result = {
@@ -97,7 +93,7 @@ class BetaSweep(kt.Tuner):
             "run_dir": os.path.abspath(run["run_dir"]),
             "saved_model": os.path.abspath(run["saved_model"]),
         }
-        _write_atomic(result_path, json.dumps(result, indent=2, default=float))
+        write_json(result_path, result)
         collect_results(self.out_dir)
         keras.backend.clear_session()  # trials run one after another in this process
         return objective_values(result)
@@ -119,7 +115,7 @@ def collect_results(out_dir):
     table = pd.DataFrame(rows)
     if len(table):
         table = table.sort_values(["beta", "seed"]).reset_index(drop=True)
-    _write_atomic(os.path.join(out_dir, RESULTS_CSV), table.to_csv(index=False))
+    write_text(os.path.join(out_dir, RESULTS_CSV), table.to_csv(index=False))
     return table
 
 
@@ -135,6 +131,8 @@ def build_parser():
                       help="metric sizes: fast, or reference (the spec's 10,000/5,000) (default fast)")
     grid.add_argument("--metrics", default=None, help="comma-separated metrics (default all)")
     grid.add_argument("--metric-seed", type=int, default=0, help="seed of the metric sampling (default 0)")
+    grid.add_argument("--metric-size", action="append", default=[], metavar="NAME=N",
+                      help="override one sample size of the preset, e.g. num_train=2000 (repeatable)")
     grid.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0,
                       help="Keras progress per trial: 0 only a summary line per epoch, 1 bar, 2 Keras' line (default 0)")
     add_training_arguments(parser)
@@ -148,20 +146,27 @@ def main(argv=None):
         raise UserError("--betas and --seeds must not repeat a value")
     if min(args.betas) < 0:
         raise UserError(f"--betas must be >= 0, got {min(args.betas)}")
-    metrics = args.metrics.split(",") if args.metrics else None
-    unknown = sorted(set(metrics or ()) - set(sampling.METRICS))
-    if unknown:
-        raise UserError(f"--metrics: unknown {', '.join(unknown)}; choose from {','.join(sampling.METRICS)}")
-    sweep_keys = ("betas", "seeds", "name", "out", "preset", "metrics", "metric_seed", "beta", "seed")
+    metrics = resolve_metrics(args.metrics.split(",")) if args.metrics else None
+    sizes = {}
+    for item in args.metric_size:
+        name, _, value = item.partition("=")
+        if not value.isdigit():
+            raise UserError(f"--metric-size takes NAME=N (e.g. num_train=2000), got {item!r}")
+        sizes[name] = int(value)
+    resolve_sizes(args.preset, sizes)  # reject a bad size now, not after the first training
+    sweep_keys = ("betas", "seeds", "name", "out", "preset", "metrics", "metric_seed", "metric_size", "beta", "seed")
     settings = {key: value for key, value in vars(args).items() if key not in sweep_keys}
+    settings["data_dir"] = args.data_dir or default_data_dir(args)
+    # Check every training flag (and a first trial's resumability) before anything is written.
     check_config(resolve_config(settings, beta=args.betas[0], seed=args.seeds[0], resume=True,
+                                name=trial_name(args.betas[0], args.seeds[0]),
                                 runs_dir=os.path.join(out_dir, "runs"),
                                 saved_models_dir=os.path.join(out_dir, "saved_models")))
-    settings["data_dir"] = prepare_from_args(args)  # once, before any trial (workers reuse it)
+    prepare_from_args(args)  # once, before any trial (workers reuse it)
     os.makedirs(out_dir, exist_ok=True)
     config_path = os.path.join(out_dir, "sweep.json")
     sweep_config = {"betas": args.betas, "seeds": args.seeds, "preset": args.preset, "metrics": metrics,
-                    "metric_seed": args.metric_seed, "training": settings}
+                    "metric_seed": args.metric_seed, "metric_sizes": sizes, "training": settings}
     if os.path.isfile(config_path):
         with open(config_path) as f:
             previous = json.load(f)
@@ -170,10 +175,10 @@ def main(argv=None):
             raise UserError(f"{out_dir} holds a sweep with other settings ({', '.join(differs)} differ); "
                             "rerun it with the same flags to resume, or choose another --out")
     else:
-        _write_atomic(config_path, json.dumps(sweep_config, indent=2))
+        write_json(config_path, sweep_config)
     print(f"sweep: {len(args.betas) * len(args.seeds)} trials (β {args.betas} x seeds {args.seeds}) -> {out_dir}")
     tuner = BetaSweep(settings, out_dir, args.betas, args.seeds, preset=args.preset,
-                      metric_seed=args.metric_seed, metrics=metrics)
+                      metric_seed=args.metric_seed, metrics=metrics, sizes=sizes)
     tuner.search()
     if os.environ.get("KERASTUNER_TUNER_ID", "chief") == "chief":
         table = collect_results(out_dir)

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from bvae_tf.data import dsprites
 from bvae_tf.data.sources import file_sha256
 from bvae_tf.errors import UserError
+from bvae_tf.files import write_json
 
 FORMAT_VERSION = 1
 MANIFEST = "dataset.json"
@@ -130,7 +131,7 @@ def prepare(out_dir, source, subset=50_000, val_size=5_000, seed=0, shard_size=5
             indices_sha256={split: _indices_hash(indices) for split, indices in splits.items()},
             shards=shards,
         )
-        _write_json(os.path.join(tmp, MANIFEST), manifest)
+        write_json(os.path.join(tmp, MANIFEST), manifest)
         os.replace(tmp, out_dir)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -142,12 +143,6 @@ def prepare(out_dir, source, subset=50_000, val_size=5_000, seed=0, shard_size=5
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
-
-
-def _write_json(path, payload):
-    with open(path + ".tmp", "w") as f:
-        json.dump(payload, f, indent=2)
-    os.replace(path + ".tmp", path)
 
 
 def read_manifest(folder, verify=True):

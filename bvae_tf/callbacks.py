@@ -1,0 +1,180 @@
+"""What Keras' own callbacks don't do for a β-VAE run.
+
+Scalars, the run's checkpoints, resuming and history.csv come from keras.callbacks
+(TensorBoard, ModelCheckpoint, BackupAndRestore, CSVLogger; see ``train.py``). Written by
+hand here, because no Keras callback does it: TensorBoard images (reconstructions, latent
+traversals) and histograms of the latent means; a NaN stop that keeps the last good weights
+and says what to try (TerminateOnNaN only stops); a one-line summary per epoch.
+"""
+
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+TRAVERSAL_VALUES = np.linspace(-3.0, 3.0, 7)
+
+
+def tile(images, columns):
+    """Images [N, H, W] -> one grid image [rows*H, columns*W] (missing cells stay 0)."""
+    images = np.asarray(images)
+    rows = math.ceil(len(images) / columns)
+    h, w = images.shape[1:3]
+    grid = np.zeros((rows * h, columns * w), images.dtype)
+    for k, image in enumerate(images):
+        r, c = divmod(k, columns)
+        grid[r * h : (r + 1) * h, c * w : (c + 1) * w] = image
+    return grid
+
+
+def traversal_grid(decode, code, kl_per_latent=None, values=TRAVERSAL_VALUES):
+    """A latent traversal: one row per latent, one column per value.
+
+    Row i decodes ``code`` with latent i set to each of ``values`` (−3…+3 by default), the
+    other latents kept at ``code``. ``decode``: latents [N, z] float32 -> probabilities
+    [N, 64, 64] or [N, 64, 64, 1]. Rows are sorted by ``kl_per_latent``, largest first, so
+    informative latents come on top. Returns (grid [z*64, len(values)*64] float32, row order).
+    """
+    code = np.asarray(code, np.float32).reshape(-1)
+    order = np.argsort(-np.asarray(kl_per_latent)) if kl_per_latent is not None else np.arange(code.size)
+    latents = np.repeat(code[None], len(order) * len(values), axis=0)
+    for row, latent in enumerate(order):
+        latents[row * len(values) : (row + 1) * len(values), latent] = values
+    images = np.asarray(decode(latents), np.float32).reshape(len(latents), 64, 64)
+    return tile(images, len(values)), order
+
+
+class TensorBoardImages(keras.callbacks.Callback):
+    """Each epoch: β and the learning rate into the logs (so Keras' TensorBoard and CSVLogger
+    record them), then images of inputs vs reconstructions, the latent traversal of the first
+    image, and a histogram of each latent's posterior means over ``images``.
+
+    Put it before keras.callbacks.TensorBoard and CSVLogger in the callback list.
+    """
+
+    def __init__(self, log_dir, images, max_images=8):
+        super().__init__()
+        self.log_dir = log_dir
+        self.images = np.asarray(images, np.float32)
+        self.max_images = max_images
+        self.writer = None
+
+    def on_train_begin(self, logs=None):
+        self.writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "train"))
+
+    def on_train_end(self, logs=None):
+        self.writer.close()
+
+    def decode(self, latents):
+        return keras.ops.convert_to_numpy(keras.ops.sigmoid(self.model.decoder(latents)))
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        logs["beta"] = self.model.beta
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        mean, _ = self.model.encoder(self.images)
+        mean = keras.ops.convert_to_numpy(mean)
+        shown = self.images[: self.max_images, ..., 0]
+        pairs = np.concatenate([shown, self.decode(mean[: len(shown)])[..., 0]])
+        prefix = "val_" if "val_kl_0" in logs else ""
+        kl = [logs.get(f"{prefix}kl_{i}", 0.0) for i in range(mean.shape[1])]
+        traversal, _ = traversal_grid(self.decode, mean[0], kl)
+        with self.writer.as_default(step=epoch):
+            tf.summary.image("inputs_vs_reconstructions", tile(pairs, len(shown))[None, ..., None])
+            tf.summary.image("latent_traversal", traversal[None, ..., None])
+            for i in range(mean.shape[1]):
+                tf.summary.histogram(f"latent_mean/z{i}", mean[:, i])
+        self.writer.flush()
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """TerminateOnNaN, plus: put back the weights of the last good epoch at once (so every
+    checkpoint and export written afterwards holds them) and say which epoch and what to try.
+
+    Put it before the checkpointing callbacks. ``nan_epoch`` is the 1-based epoch, or None.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.nan_epoch = None
+        self.epoch = 0
+        self.good_weights = None
+
+    def on_train_begin(self, logs=None):
+        self.good_weights = self.model.get_weights()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if self.nan_epoch is None and loss is not None and not np.isfinite(loss):
+            self.nan_epoch = self.epoch + 1
+            self.model.stop_training = True
+            self.model.set_weights(self.good_weights)
+            print(
+                f"\nloss became {loss} in epoch {self.nan_epoch} (batch {batch + 1}): stopped, "
+                f"keeping the weights from the end of epoch {self.epoch}. Try a lower "
+                "--learning-rate, --precision float32, a larger --batch-size or a smaller --beta.",
+                flush=True,
+            )
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.nan_epoch is None:
+            self.good_weights = self.model.get_weights()
+
+
+class EpochSummary(keras.callbacks.Callback):
+    """One line per epoch: the losses, active latents and validation losses, and the time."""
+
+    def __init__(self, epochs, print_fn=print):
+        super().__init__()
+        self.epochs = epochs
+        self.print_fn = print_fn
+        self.start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+
+        def part(prefix):
+            if f"{prefix}loss" not in logs:
+                return ""
+            return (
+                f"{prefix}loss {logs[f'{prefix}loss']:.2f} {prefix}recon {logs[f'{prefix}recon']:.2f} "
+                f"{prefix}kl {logs[f'{prefix}kl']:.2f} {prefix}active "
+                f"{logs[f'{prefix}active_latents']:.0f}/{self.model.latent_dim}"
+            )
+
+        parts = [f"epoch {epoch + 1}/{self.epochs}", part(""), part("val_")]
+        parts.append(f"{time.perf_counter() - self.start:.1f}s")
+        self.print_fn(" | ".join(p for p in parts if p))
+
+
+class SqueezeLogs(keras.callbacks.Callback):
+    """Turn the rank-1 logs of ``BetaVAE(rank1_logs=True)`` back into floats; put it first.
+
+    Workaround for keras-team/keras#20585: under MultiWorkerMirroredStrategy, Keras 3 reduces
+    step logs with ``strategy.reduce("MEAN", v, axis=0)``, which fails on scalars ("Invalid
+    reduction dimension 0"). Returning shape-[1] logs and squeezing them here works.
+    """
+
+    @staticmethod
+    def squeeze(logs):
+        for key, value in list((logs or {}).items()):
+            if np.ndim(value) == 1 and np.size(value) == 1:
+                logs[key] = float(np.asarray(value)[0])
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.squeeze(logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.squeeze(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.squeeze(logs)

@@ -1,0 +1,304 @@
+"""Score a representation with the disentanglement metrics: ``python -m bvae_tf.evaluate``.
+
+    python -m bvae_tf.evaluate saved_models/<run> [--preset fast] [--metrics mig,zdiff]
+    python -m bvae_tf.evaluate --codes codes.npz
+
+Works on any SavedModel with an ``encode`` or ``gaussian_encoder`` signature (float32 images
+[N, 64, 64, 1] in {0, 1} -> dict with ``mean``), loaded with `tf.saved_model.load` (no model
+class needed), or on precomputed codes. Writes ``metrics.json``, ``matrices.npz`` and one CSV per
+matrix beside the model (or under ``--out``) and prints a table.
+"""
+
+import argparse
+import dataclasses
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+import bvae_tf
+from bvae_tf.data.dsprites import FACTOR_NAMES, NUM_IMAGES, check_classes
+from bvae_tf.errors import UserError, run_cli
+from bvae_tf.files import write_atomic, write_json, write_text
+from bvae_tf.metrics import sampling, utils
+from bvae_tf.metrics.dci import MODELS as DCI_MODELS
+
+SIGNATURES = ("encode", "gaussian_encoder")
+# Flat score names (the sweep and the report read these), from each metric's result fields.
+SCORE_NAMES = {
+    "mig": {"score": "mig"},
+    "zdiff": {"score": "zdiff", "train_accuracy": "zdiff_train"},
+    "zmin": {"score": "zmin", "train_accuracy": "zmin_train"},
+    "modularity": {"modularity": "modularity", "explicitness": "explicitness",
+                   "explicitness_train": "explicitness_train"},
+    "dci": {"disentanglement": "dci_disentanglement", "completeness": "dci_completeness",
+            "informativeness": "dci_informativeness", "informativeness_train": "dci_informativeness_train"},
+    "sap": {"score": "sap"},
+}
+
+
+def load_encoder(path):
+    """The ``mean`` output of a SavedModel's encoder as a numpy function of image batches."""
+    import tensorflow as tf  # only SavedModels need TensorFlow
+
+    if not os.path.isdir(path) or not tf.saved_model.contains_saved_model(path):
+        raise UserError(f"{path}: no SavedModel here (no saved_model.pb); pass a folder written by "
+                        "tf.saved_model.save, e.g. saved_models/<run>, or score arrays with --codes FILE.npz")
+    try:
+        loaded = tf.saved_model.load(path)
+    except Exception as error:  # a corrupt or incompatible SavedModel
+        raise UserError(f"{path}: cannot load the SavedModel ({type(error).__name__}: {error})") from None
+    for name in SIGNATURES:
+        fn = loaded.signatures.get(name)
+        if fn is None:
+            continue
+        inputs = fn.structured_input_signature[1]
+        if len(inputs) != 1 or "mean" not in fn.structured_outputs:
+            continue
+        (key, spec), = inputs.items()
+        if spec.dtype != tf.float32 or not spec.shape.is_compatible_with([None, 64, 64, 1]):
+            continue
+        return lambda images: fn(**{key: tf.constant(images)})["mean"].numpy().reshape(len(images), -1)
+    found = ", ".join(loaded.signatures.keys()) or "none"
+    raise UserError(f"{path}: the SavedModel has no usable signature (found: {found}); export an `encode` "
+                    "or `gaussian_encoder` signature taking float32 images [N, 64, 64, 1] and returning "
+                    "a dict with `mean`")
+
+
+def _versions():
+    import sklearn
+
+    versions = {"bvae_tf": bvae_tf.__version__, "numpy": np.__version__, "sklearn": sklearn.__version__,
+                "python": platform.python_version()}
+    if "tensorflow" in sys.modules:
+        versions["tensorflow"] = sys.modules["tensorflow"].__version__
+    return versions
+
+
+def _report(samples, results, score_seconds, sizes, seed, preset, dci_model):
+    """The metrics dict (what `metrics.json` holds) plus ``matrices``: {name: (array, axes)}."""
+    uniform = next((samples.codes[k] for k in ("train", "zmin_variance") if k in samples.codes), None)
+    if uniform is None:  # only Z-diff ran: its first batches are uniform draws too
+        uniform = samples.codes["zdiff_train_1"].reshape(-1, samples.codes["zdiff_train_1"].shape[-1])
+    scores, details, matrices = {}, {}, {}
+    for name, result in results.items():
+        details[name] = result.scalars()
+        scores.update({flat: details[name][field] for field, flat in SCORE_NAMES[name].items()})
+        matrices.update({f"{name}_{k}": v for k, v in result.matrices().items()})
+    return {
+        "scores": scores,
+        "metrics": details,
+        "active_latents": int(utils.active_latents(uniform).sum()),
+        "num_latents": int(uniform.shape[1]),
+        "seed": seed,
+        "preset": preset,
+        "dci_model": dci_model if "dci" in results else None,
+        "sizes": dataclasses.asdict(sizes),
+        "num_images_drawn": samples.num_drawn,
+        "num_images_encoded": samples.num_encoded,
+        "time": {"encode_s": samples.encode_seconds, "score_s": sum(score_seconds.values()),
+                 "score_per_metric_s": score_seconds},
+        "versions": _versions(),
+        "matrices": matrices,
+    }
+
+
+def resolve_sizes(preset, overrides):
+    """The preset's `Sizes` with ``overrides`` ({field: int}, None = keep) applied; UserError if bad."""
+    if preset not in sampling.PRESETS:
+        raise UserError(f"unknown preset {preset!r}; choose from {', '.join(sampling.PRESETS)}")
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for key, value in overrides.items():
+        if key not in sampling.Sizes.__dataclass_fields__:
+            raise UserError(f"unknown size {key!r}; choose from {', '.join(sampling.Sizes.__dataclass_fields__)}")
+        if not isinstance(value, (int, np.integer)) or value < 2:
+            raise UserError(f"size {key} must be an integer >= 2, got {value!r}")
+    return dataclasses.replace(sampling.PRESETS[preset], **overrides)
+
+
+def _dci_model(preset, dci_model):
+    dci_model = dci_model or sampling.PRESET_DCI_MODEL[preset]
+    if dci_model not in DCI_MODELS:
+        raise UserError(f"unknown DCI model {dci_model!r}; choose from {', '.join(DCI_MODELS)}")
+    return dci_model
+
+
+def resolve_metrics(metrics):
+    metrics = list(sampling.METRICS if metrics is None else metrics)
+    unknown = [m for m in metrics if m not in sampling.METRICS]
+    if unknown or not metrics:
+        raise UserError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; "
+                        f"choose from {','.join(sampling.METRICS)}")
+    return metrics
+
+
+def evaluate_representation(represent, metrics=None, preset="reference", seed=0, sizes=None, dci_model=None):
+    """Sample, encode and score a representation; returns the metrics dict (see `_report`).
+
+    Args:
+      represent: image indices (dSprites order) -> codes [n, L]; build it with
+        `bvae_tf.metrics.from_images(encode)` (encode: float32 images [n, 64, 64, 1] -> codes),
+        `from_factors(fn)` or `from_grid(codes)`.
+      metrics: names from `bvae_tf.metrics.METRICS`; default all.
+      preset: "reference" or "fast"; ``sizes`` (a dict) overrides any of its `Sizes` fields.
+      seed: same seed, same numbers.
+      dci_model: "reference" (sklearn's default GradientBoostingClassifier, as the spec) or
+        "fast" (approximate); default: the preset's.
+    """
+    metrics, sizes, dci_model = resolve_metrics(metrics), resolve_sizes(preset, sizes), _dci_model(preset, dci_model)
+    start = time.perf_counter()
+    samples = sampling.sample(represent, metrics, sizes, seed)
+    results, seconds = sampling.score(samples, metrics, seed, dci_model)
+    report = _report(samples, results, seconds, sizes, seed, preset, dci_model)
+    report["time"]["total_s"] = time.perf_counter() - start
+    return report
+
+
+def evaluate_model(path, metrics=None, preset="reference", seed=0, sizes=None, dci_model=None, encode_batch=1024):
+    """`evaluate_representation` of a SavedModel's encoder mean; adds ``model`` to the dict."""
+    represent = sampling.from_images(load_encoder(path), batch_size=encode_batch)
+    report = evaluate_representation(represent, metrics, preset, seed, sizes, dci_model)
+    report["model"] = os.path.abspath(path)
+    return report
+
+
+def evaluate_codes(codes, factors=None, metrics=None, preset="reference", seed=0, sizes=None, dci_model=None):
+    """Score precomputed codes: either codes for all 737,280 images in dSprites order (every
+    metric), or ``codes`` with their ``factors`` [N, 5] (MIG, modularity, DCI, SAP; a seeded
+    split takes num_train + num_test points, or two thirds / one third when N is smaller)."""
+    codes = np.asarray(codes)
+    if codes.ndim != 2 or not np.issubdtype(codes.dtype, np.floating) or not np.isfinite(codes).all():
+        raise UserError(f"codes must be a finite float array [N, L], got {codes.dtype} {codes.shape}")
+    if factors is None:
+        if len(codes) != NUM_IMAGES:
+            raise UserError(f"codes without factors must cover the whole grid: [{NUM_IMAGES}, L] in dSprites "
+                            f"order, got {codes.shape}; or also pass factors [N, 5]")
+        return evaluate_representation(sampling.from_grid(codes), metrics, preset, seed, sizes, dci_model)
+    factors = np.asarray(factors)
+    if factors.shape != (len(codes), len(FACTOR_NAMES)) or not np.issubdtype(factors.dtype, np.integer):
+        raise UserError(f"factors must be integer class indices [{len(codes)}, {len(FACTOR_NAMES)}] "
+                        f"({', '.join(FACTOR_NAMES)}), got {factors.dtype} {factors.shape}")
+    try:
+        check_classes(factors)
+    except ValueError as error:
+        raise UserError(f"factors out of range: {error}") from None
+    metrics = resolve_metrics(metrics if metrics is not None else sampling.CODE_METRICS)
+    needs_grid = [m for m in metrics if m not in sampling.CODE_METRICS]
+    if needs_grid:
+        raise UserError(f"{', '.join(needs_grid)} need codes for the whole factor grid ([{NUM_IMAGES}, L], "
+                        f"no factors); with codes + factors choose from {','.join(sampling.CODE_METRICS)}")
+    sizes, dci_model, start = resolve_sizes(preset, sizes), _dci_model(preset, dci_model), time.perf_counter()
+    order = np.random.default_rng(seed).permutation(len(codes))
+    if len(codes) >= sizes.num_train + sizes.num_test:
+        train, test = order[: sizes.num_train], order[sizes.num_train : sizes.num_train + sizes.num_test]
+    else:
+        train, test = order[len(codes) // 3 :], order[: len(codes) // 3]
+    if len(test) < 2:
+        raise UserError(f"need at least 6 points to score codes with factors, got {len(codes)}")
+    codes = codes.astype(np.float64)
+    samples = sampling.Samples({"train": factors[train], "test": factors[test]},
+                               {"train": codes[train], "test": codes[test]}, {}, len(codes), len(codes), 0.0)
+    results, seconds = sampling.score(samples, metrics, seed, dci_model)
+    sizes = dataclasses.replace(sizes, num_train=len(train), num_test=len(test))
+    report = _report(samples, results, seconds, sizes, seed, preset, dci_model)
+    report["time"]["total_s"] = time.perf_counter() - start
+    return report
+
+
+def write_report(report, out_dir):
+    """``metrics.json``, ``matrices.npz`` and ``<metric>_<matrix>.csv`` under ``out_dir``."""
+    import pandas as pd
+
+    os.makedirs(out_dir, exist_ok=True)
+    report = dict(report)
+    matrices = report.pop("matrices")
+    num_latents = report["num_latents"]
+    labels = {"latent": [f"z{i}" for i in range(num_latents)], "factor": list(FACTOR_NAMES)}
+
+    write_json(os.path.join(out_dir, "metrics.json"), report)
+
+    def dump_npz(temp):
+        with open(temp, "wb") as f:  # a file object, so savez keeps the temporary name
+            np.savez(f, **{k: v for k, (v, _) in matrices.items()})
+
+    write_atomic(os.path.join(out_dir, "matrices.npz"), dump_npz)
+    for name, (array, axes) in matrices.items():
+        rows = labels[axes[0]][: array.shape[0]]
+        if array.ndim == 1:
+            frame = pd.DataFrame({name: array}, index=rows)
+        else:
+            frame = pd.DataFrame(array, index=rows, columns=labels[axes[1]][: array.shape[1]])
+        write_text(os.path.join(out_dir, f"{name}.csv"), frame.to_csv())
+    return out_dir
+
+
+def format_table(report):
+    """A readable two-column table of the scores, sizes and timings."""
+    lines = [f"{'metric':<28}{'value':>10}"]
+    lines += [f"{name:<28}{value:>10.4f}" for name, value in report["scores"].items()]
+    t = report["time"]
+    lines += [
+        f"{'active latents':<28}{report['active_latents']:>6} / {report['num_latents']}",
+        f"preset {report['preset']}, seed {report['seed']}, DCI model {report['dci_model']}, "
+        f"{report['num_images_encoded']} images encoded "
+        f"({report['num_images_drawn']} drawn); encode {t['encode_s']:.1f} s, score {t['score_s']:.1f} s",
+    ]
+    return "\n".join(lines)
+
+
+def _npz_arrays(path):
+    if not os.path.isfile(path):
+        raise UserError(f"--codes {path}: no such file; pass an .npz holding `codes` (and `factors`)")
+    try:
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+    except Exception as error:
+        raise UserError(f"--codes {path}: not a readable .npz file ({type(error).__name__})") from None
+    if "codes" not in arrays:
+        raise UserError(f"--codes {path}: no `codes` array (found: {', '.join(arrays) or 'none'}); "
+                        "save codes [N, L] (and factors [N, 5]) with np.savez")
+    return arrays["codes"], arrays.get("factors")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bvae_tf.evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("model", nargs="?", help="SavedModel folder, e.g. saved_models/<run>")
+    parser.add_argument("--codes", help=".npz with `codes` [N, L] + `factors` [N, 5], or `codes` for the whole grid")
+    parser.add_argument("--out", help="output folder (default: the model folder, or the .npz's folder)")
+    parser.add_argument("--metrics", default=None,
+                        help=f"comma-separated, from {','.join(sampling.METRICS)} (default: all)")
+    parser.add_argument("--preset", default="reference", choices=sorted(sampling.PRESETS),
+                        help="sample sizes: reference = the spec's (default), fast = a quick look")
+    parser.add_argument("--seed", type=int, default=0, help="same seed, same numbers (default 0)")
+    for field in dataclasses.fields(sampling.Sizes):
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=int, dest=field.name,
+                            help=f"override the preset (reference: {field.default})")
+    parser.add_argument("--dci-model", choices=sorted(DCI_MODELS),
+                        help="DCI classifier: reference = sklearn GradientBoostingClassifier defaults (the "
+                             "spec's); fast = 20 stages, approximate (default: reference, fast for --preset fast)")
+    parser.add_argument("--encode-batch", type=int, default=1024, help="images per encoder call (default 1024)")
+    args = parser.parse_args(argv)
+    if (args.model is None) == (args.codes is None):
+        raise UserError("pass either a SavedModel folder or --codes FILE.npz (exactly one)")
+    if args.encode_batch < 1:
+        raise UserError(f"--encode-batch must be >= 1, got {args.encode_batch}")
+    metrics = args.metrics.split(",") if args.metrics else None
+    sizes = {f.name: getattr(args, f.name) for f in dataclasses.fields(sampling.Sizes)}
+    if args.codes:
+        report = evaluate_codes(*_npz_arrays(args.codes), metrics, args.preset, args.seed, sizes, args.dci_model)
+        report["codes"] = os.path.abspath(args.codes)
+        out = args.out or os.path.dirname(os.path.abspath(args.codes))
+    else:
+        report = evaluate_model(args.model, metrics, args.preset, args.seed, sizes, args.dci_model,
+                                args.encode_batch)
+        out = args.out or args.model
+    write_report(report, out)
+    print(format_table(report))
+    print(f"wrote {os.path.join(out, 'metrics.json')}")
+    return report
+
+
+if __name__ == "__main__":
+    run_cli(main)

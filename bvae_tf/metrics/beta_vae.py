@@ -1,0 +1,57 @@
+"""β-VAE score, a.k.a. Z-diff.
+
+Higgins et al., "β-VAE: Learning Basic Visual Concepts with a Constrained Variational
+Framework", ICLR 2017 (https://openreview.net/forum?id=Sy2fzU9gl); as in
+`disentanglement_lib/evaluation/metrics/beta_vae.py`.
+"""
+
+import dataclasses
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from bvae_tf.metrics import utils
+
+
+@dataclasses.dataclass
+class BetaVAEResult(utils.Result):
+    score: float  # eval accuracy
+    train_accuracy: float
+    # Mean training feature per fixed factor: the latent whose |Δz| drops when factor k is held
+    # fixed is the one that encodes k (the report's "Z-diff" factor x latent view).
+    mean_abs_diff: np.ndarray = utils.matrix("factor", "latent")
+
+
+def features(codes1, codes2):
+    """One point per batch pair: mean over the batch of |z1 - z2|. codes: [P, B, L] -> [P, L]."""
+    return np.mean(np.abs(np.asarray(codes1, np.float64) - np.asarray(codes2, np.float64)), axis=1)
+
+
+def beta_vae_score(train_features, train_labels, eval_features, eval_labels):
+    """Accuracy of a multinomial logistic regression (sklearn defaults, no scaling) that predicts
+    the fixed factor from the batch feature; chance is 1 / number of factors.
+
+    Args:
+      train_features, eval_features: float [P, L] from `features`.
+      train_labels, eval_labels: int [P] index of the factor held fixed in each pair of batches.
+    Returns:
+      `BetaVAEResult`.
+    """
+    x_train = utils.check_codes(train_features, "train_features")
+    x_eval = utils.check_codes(eval_features, "eval_features")
+    y_train = utils.check_factors(np.reshape(train_labels, (-1, 1)), len(x_train), "train_labels")[:, 0]
+    y_eval = utils.check_factors(np.reshape(eval_labels, (-1, 1)), len(x_eval), "eval_labels")[:, 0]
+    if len(np.unique(y_train)) < 2:
+        raise ValueError("train_labels must name at least two different factors")
+    with utils.quiet_fit():
+        model = LogisticRegression().fit(x_train, y_train)
+    num_factors = max(int(y_train.max()), int(y_eval.max())) + 1
+    mean_abs_diff = np.stack([
+        x_train[y_train == k].mean(axis=0) if np.any(y_train == k) else np.full(x_train.shape[1], np.nan)
+        for k in range(num_factors)
+    ])
+    return BetaVAEResult(
+        score=float(np.mean(model.predict(x_eval) == y_eval)),
+        train_accuracy=float(np.mean(model.predict(x_train) == y_train)),
+        mean_abs_diff=mean_abs_diff,
+    )

@@ -1,0 +1,235 @@
+"""Known-answer tests for the metric scorers and samplers (shared/specs/metrics.md)."""
+
+import unittest
+import warnings
+
+import numpy as np
+from sklearn.metrics import mutual_info_score
+
+from bvae_tf import metrics
+from bvae_tf.data.dsprites import FACTOR_SIZES, DSprites
+from bvae_tf.metrics import utils
+from bvae_tf.metrics.dci import disentanglement_completeness
+from bvae_tf.metrics.modularity import modularity_per_latent
+
+SIZES = np.array(FACTOR_SIZES)
+ROTATION = np.linalg.qr(np.random.default_rng(0).normal(size=(5, 5)))[0]
+# Noise fixed per image, as an encoder's output is: the same image always gets the same code.
+NOISE = np.random.default_rng(1).normal(size=(DSprites.num_images, 5))
+# Small sizes keep the suite fast; the numbers below hold with margin at these sizes.
+SMALL = metrics.Sizes(num_train=1000, num_test=500, num_points_train=300, num_points_eval=150,
+                      batch_size=64, num_variance=1000)
+NO_DCI = ("mig", "zdiff", "zmin", "modularity", "sap")
+
+
+def copy(classes):
+    return classes.astype(float)
+
+
+def noise(classes):
+    return NOISE[DSprites.classes_to_indices(classes)]
+
+
+def copy_and_noise(classes):
+    return np.concatenate([classes.astype(float), noise(classes)], axis=1)
+
+
+def rotation(classes):
+    return (classes / (SIZES - 1) - 0.5) @ ROTATION
+
+
+def scores(fn, which=NO_DCI, sizes=SMALL, seed=0):
+    results, _ = metrics.score(metrics.sample(metrics.from_factors(fn), which, sizes, seed), which)
+    return results
+
+
+class KnownAnswers(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.results = {fn.__name__: scores(fn) for fn in (copy, copy_and_noise, rotation, noise)}
+
+    def test_copy_of_factors_scores_near_the_top(self):
+        r = self.results["copy"]
+        self.assertEqual(r["zdiff"].score, 1.0)
+        self.assertEqual(r["zmin"].score, 1.0)
+        self.assertGreater(r["modularity"].modularity, 0.9)
+        self.assertGreater(r["modularity"].explicitness, 0.9)
+        self.assertEqual(r["zmin"].active_latents, 5)
+        # Holding factor k fixed zeroes |Δz| of exactly latent k: the Z-diff matrix is diagonal.
+        diff = r["zdiff"].mean_abs_diff
+        self.assertEqual(diff.shape, (5, 5))
+        np.testing.assert_array_equal(np.diag(diff), 0.0)
+        self.assertTrue((diff[~np.eye(5, dtype=bool)] > 0).all())
+
+    def test_mig_of_copy_on_reference_sample(self):
+        # The discretization caps MIG: orientation (40 classes) and positions (32) share 20 bins.
+        factors = DSprites.sample_factors(10_000, 0)
+        self.assertGreaterEqual(metrics.mig(factors.astype(float), factors).score, 0.85)
+        self.assertGreaterEqual(metrics.mig(copy_and_noise(factors), factors).score, 0.85)
+
+    def test_noise_latents_keep_scores_high_but_lower_modularity(self):
+        r = self.results["copy_and_noise"]
+        self.assertEqual(r["zdiff"].score, 1.0)
+        self.assertEqual(r["zmin"].score, 1.0)
+        self.assertEqual(r["zmin"].active_latents, 10)
+        self.assertGreater(r["mig"].score, 0.8)
+        # Noise latents carry ~0 information, so their modularity is near 0 by definition.
+        self.assertLess(r["modularity"].modularity, self.results["copy"]["modularity"].modularity - 0.1)
+
+    def test_rotation_scores_low(self):
+        r = self.results["rotation"]
+        self.assertLess(r["mig"].score, 0.3)
+        self.assertLess(r["zmin"].score, 0.85)
+        self.assertLess(r["modularity"].modularity, 0.8)
+        self.assertLess(r["sap"].score, 0.15)
+        # Z-diff's linear classifier on |z1 - z2| can partly undo a rotation; still below the copy.
+        self.assertLess(r["zdiff"].score, 0.8)
+
+    def test_noise_scores_near_chance(self):
+        r = self.results["noise"]
+        self.assertLess(r["mig"].score, 0.05)
+        self.assertLess(r["zdiff"].score, 0.3)  # chance 0.2
+        self.assertLess(r["zmin"].score, 0.3)
+        self.assertAlmostEqual(r["modularity"].explicitness, 0.5, delta=0.05)
+        self.assertLess(r["sap"].score, 0.05)
+
+
+class DCI(unittest.TestCase):
+    """DCI on shape and scale only: the reference trees on all 5 factors take minutes."""
+
+    @staticmethod
+    def dci_of(fn, num=600):
+        classes = DSprites.sample_factors(2 * num, 1)
+        codes, factors = fn(classes), classes[:, :2]
+        return metrics.dci(codes[:num], factors[:num], codes[num:], factors[num:])
+
+    def test_copy_is_disentangled_complete_informative(self):
+        r = self.dci_of(lambda c: c[:, :2].astype(float))
+        self.assertGreater(r.disentanglement, 0.9)
+        self.assertGreater(r.completeness, 0.9)
+        self.assertGreater(r.informativeness, 0.99)
+
+    def test_noise_latents_keep_disentanglement(self):
+        r = self.dci_of(lambda c: copy_and_noise(c)[:, [0, 1, 5, 6, 7]])
+        self.assertGreater(r.disentanglement, 0.9)
+        self.assertEqual(r.importance.shape, (5, 2))
+
+    def test_rotation_scores_low(self):
+        q = np.linalg.qr(np.random.default_rng(2).normal(size=(2, 2)))[0]
+        r = self.dci_of(lambda c: (c[:, :2] / [2.0, 5.0] - 0.5) @ q)
+        self.assertLess(r.disentanglement, 0.5)
+
+    def test_d_and_c_of_known_importance(self):
+        d, c, _, _ = disentanglement_completeness(np.eye(3))
+        self.assertAlmostEqual(d, 1.0, places=6)
+        self.assertAlmostEqual(c, 1.0, places=6)
+        d, c, _, _ = disentanglement_completeness(np.ones((3, 3)))
+        self.assertAlmostEqual(d, 0.0, places=6)
+        self.assertAlmostEqual(c, 0.0, places=6)
+
+
+class AgainstSklearn(unittest.TestCase):
+    def test_mi_matrix_and_mig_equal_mutual_info_score(self):
+        factors = DSprites.sample_factors(3000, 3)
+        codes = np.concatenate([rotation(factors), noise(factors)[:, :2]], axis=1)
+        discrete = utils.histogram_discretize(codes)
+        expected = np.array([[mutual_info_score(z, y) for y in factors.T] for z in discrete.T])
+        result = metrics.mig(codes, factors)
+        np.testing.assert_allclose(result.mutual_info, expected, atol=1e-12)
+        top = np.sort(expected, axis=0)
+        entropy = np.array([mutual_info_score(y, y) for y in factors.T])
+        self.assertAlmostEqual(result.score, np.mean((top[-1] - top[-2]) / entropy), places=12)
+
+    def test_discretization_uses_20_equal_bins_per_latent(self):
+        codes = np.array([[0.0, 5.0], [1.0, 5.0], [0.5, 5.0], [0.96, 5.0]])
+        np.testing.assert_array_equal(utils.histogram_discretize(codes)[:, 0], [0, 19, 10, 19])
+        self.assertEqual(len(np.unique(utils.histogram_discretize(codes)[:, 1])), 1)
+
+    def test_modularity_formula(self):
+        m = np.array([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+        np.testing.assert_allclose(modularity_per_latent(m), [1.0, 0.5, 0.0])
+
+
+class Collapsed(unittest.TestCase):
+    """β=50 collapses most latents: every metric stays finite and counts the active ones."""
+
+    def assert_finite(self, results):
+        for name, result in results.items():
+            for key, value in result.scalars().items():
+                self.assertTrue(np.isfinite(value), f"{name}.{key} = {value}")
+            for key, (array, _) in result.matrices().items():
+                self.assertTrue(np.isfinite(array).all(), f"{name}.{key}")
+
+    def test_one_constant_latent(self):
+        fn = lambda c: np.concatenate([copy(c), np.full((len(c), 1), 0.3)], axis=1)  # noqa: E731
+        small = metrics.Sizes(300, 150, 60, 30, 16, 300)
+        results = scores(fn, metrics.METRICS, small)
+        self.assert_finite(results)
+        self.assertEqual(results["mig"].active_latents, 5)
+        self.assertEqual(results["zmin"].active_latents, 5)
+        self.assertEqual(results["zmin"].score, 1.0)
+
+    def test_all_collapsed(self):
+        fn = lambda c: np.full((len(c), 4), 0.01) + 1e-4 * c[:, :4]  # noqa: E731  std < 0.05
+        small = metrics.Sizes(300, 150, 60, 30, 16, 300)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            results = scores(fn, metrics.METRICS, small)
+        self.assert_finite(results)
+        self.assertEqual(results["zmin"].score, 0.0)
+        self.assertEqual(results["zmin"].active_latents, 0)
+        self.assertEqual(results["mig"].active_latents, 0)
+        self.assertTrue(any("no active latent" in str(w.message) for w in caught))
+
+
+class Sampling(unittest.TestCase):
+    def test_same_seed_same_numbers_and_each_image_encoded_once(self):
+        calls = []
+
+        def fn(classes):
+            calls.append(DSprites.classes_to_indices(classes))
+            return copy_and_noise(classes)
+
+        small = metrics.Sizes(200, 100, 50, 25, 16, 200)
+        a = metrics.sample(metrics.from_factors(fn), metrics.METRICS, small, seed=5)
+        b = metrics.sample(metrics.from_factors(fn), metrics.METRICS, small, seed=5)
+        self.assertEqual(len(calls), 2)  # one encoding pass per evaluation
+        self.assertEqual(len(np.unique(calls[0])), len(calls[0]))
+        self.assertEqual(a.num_encoded, len(calls[0]))
+        self.assertLess(a.num_encoded, a.num_drawn + 1)
+        for key in a.codes:
+            np.testing.assert_array_equal(a.codes[key], b.codes[key])
+        c = metrics.sample(metrics.from_factors(fn), metrics.METRICS, small, seed=6)
+        self.assertFalse(np.array_equal(a.factors["train"], c.factors["train"]))
+
+    def test_a_metric_does_not_depend_on_the_others_requested(self):
+        small = metrics.Sizes(200, 100, 50, 25, 16, 200)
+        alone = scores(copy_and_noise, ("mig",), small)["mig"].score
+        together = scores(copy_and_noise, ("mig", "zmin"), small)["mig"].score
+        self.assertEqual(alone, together)
+
+    def test_batches_share_exactly_the_chosen_factor(self):
+        factors, labels = metrics.sampling.draw(("zdiff", "zmin"), SMALL, 0)
+        first, second, k = factors["zdiff_train_1"], factors["zdiff_train_2"], labels["zdiff_train"]
+        for p in range(20):
+            np.testing.assert_array_equal(first[p, :, k[p]], second[p, :, k[p]])
+            batch = factors["zmin_train"][p]
+            self.assertEqual(len(np.unique(batch[:, labels["zmin_train"][p]])), 1)
+
+    def test_gathered_codes_match_their_factors(self):
+        s = metrics.sample(metrics.from_factors(copy), ("zdiff", "mig"), metrics.Sizes(100, 50, 20, 10, 8, 100), 1)
+        for key in s.factors:
+            np.testing.assert_array_equal(s.codes[key], s.factors[key])
+
+    def test_scorers_reject_bad_arrays(self):
+        codes, factors = np.zeros((10, 3)), np.zeros((10, 5), int)
+        with self.assertRaisesRegex(ValueError, "shape"):
+            metrics.mig(codes[:, 0], factors)
+        with self.assertRaisesRegex(ValueError, "integer"):
+            metrics.mig(codes, factors.astype(float))
+        with self.assertRaisesRegex(ValueError, "NaN"):
+            metrics.mig(np.full((10, 3), np.nan), factors)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,146 @@
+"""β sweeps: resuming after a kill, keras-tuner's distributed mode, and the quick pipeline + report."""
+
+import glob
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import pandas as pd
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Tiny trials: one epoch on 64 images, metrics on a few hundred points (seconds each).
+TINY = ["--epochs", "1", "--subset", "64", "--val-size", "32", "--latent-dim", "4",
+        "--metric-size", "num_train=300", "--metric-size", "num_test=150", "--metric-size", "num_points_train=60",
+        "--metric-size", "num_points_eval=40", "--metric-size", "batch_size=8", "--metric-size", "num_variance=300"]
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+
+
+def sweep_command(out, data_dir, *extra):
+    return [sys.executable, "-m", "bvae_tf.sweep", "--out", out, "--data-dir", data_dir, *TINY, *extra]
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def wait(process, timeout):
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
+class SweepTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.out = os.path.join(self.tmp, "sweep")
+        self.data = os.path.join(self.tmp, "data")
+
+    def test_killed_sweep_resumes_without_retraining(self):
+        command = sweep_command(self.out, self.data, "--betas", "1", "50", "--seeds", "0", "1")
+        log = open(os.path.join(self.tmp, "first.log"), "w")
+        first = subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 300
+        while not glob.glob(os.path.join(self.out, "runs", "*", "result.json")):
+            self.assertIsNone(first.poll(), read(log.name)[-3000:])
+            self.assertLess(time.time(), deadline, "the first trial did not finish in time")
+            time.sleep(0.5)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        log.close()
+        (done,) = glob.glob(os.path.join(self.out, "runs", "*", "result.json"))
+        run_dir = os.path.dirname(done)
+        history = read(os.path.join(run_dir, "history.csv"))
+        model_time = os.path.getmtime(os.path.join(self.out, "saved_models", os.path.basename(run_dir), "saved_model.pb"))
+
+        second = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+        self.assertEqual(second.returncode, 0, second.stdout[-3000:] + second.stderr[-3000:])
+        results = pd.read_csv(os.path.join(self.out, "results.csv"))
+        self.assertEqual(sorted(zip(results["beta"], results["seed"])), [(1.0, 0), (1.0, 1), (50.0, 0), (50.0, 1)])
+        for column in ("mig", "zdiff", "zmin", "modularity", "dci_disentanglement", "sap", "val_recon", "val_kl"):
+            self.assertTrue(results[column].notna().all(), column)
+        # The first trial was neither retrained nor re-exported.
+        self.assertEqual(read(os.path.join(run_dir, "history.csv")), history)
+        self.assertEqual(os.path.getmtime(
+            os.path.join(self.out, "saved_models", os.path.basename(run_dir), "saved_model.pb")), model_time)
+        self.assertEqual(len(history.strip().splitlines()), 2)  # header + one epoch
+        # A different grid in the same folder is refused, with a clear message and exit 2.
+        other = subprocess.run(sweep_command(self.out, self.data, "--betas", "2", "--seeds", "0"), cwd=ROOT,
+                               env=ENV, capture_output=True, text=True, timeout=300)
+        self.assertEqual(other.returncode, 2)
+        self.assertRegex(other.stderr.strip().splitlines()[-1], r"^error: .*other settings \(betas")
+
+    def test_distributed_chief_and_two_workers(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        command = sweep_command(self.out, self.data, "--betas", "1", "50", "--seeds", "0", "1")
+        subprocess.run([sys.executable, "-m", "bvae_tf.data", "prepare", "--out", self.data, "--subset", "64",
+                        "--val-size", "32", "--quiet"], cwd=ROOT, env=ENV, check=True, capture_output=True)
+        processes = {}
+        for role in ("chief", "tuner0", "tuner1"):
+            env = dict(ENV, KERASTUNER_TUNER_ID=role, KERASTUNER_ORACLE_IP="127.0.0.1",
+                       KERASTUNER_ORACLE_PORT=str(port))
+            log = open(os.path.join(self.tmp, f"{role}.log"), "w")
+            processes[role] = (subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log)
+            if role == "chief":
+                time.sleep(3)  # let the chief open its oracle server first
+        try:
+            for role, (process, log) in processes.items():
+                self.assertEqual(wait(process, 600), 0, f"{role}: " + read(log.name)[-3000:])
+        finally:
+            for process, log in processes.values():
+                if process.poll() is None:
+                    process.kill()
+                log.close()
+        results = pd.read_csv(os.path.join(self.out, "results.csv"))
+        self.assertEqual(len(results), 4)
+        self.assertEqual(set(results["worker"]), {"tuner0", "tuner1"})
+        self.assertTrue(results["mig"].notna().all())
+        for row in results.itertuples():
+            with open(os.path.join(row.saved_model, "metrics.json")) as f:
+                self.assertIn("mig", json.load(f)["scores"])
+
+
+class PipelineReportTest(unittest.TestCase):
+    def test_quick_pipeline_writes_every_figure_and_the_table(self):
+        tmp = tempfile.mkdtemp()
+        out = os.path.join(tmp, "study")
+        result = subprocess.run(
+            [sys.executable, os.path.join(ROOT, "pipelines", "beta_study.py"), "--quick", "--out", out,
+             "--betas", "1", "5", "--seeds", "0", "1", "--data-dir", os.path.join(tmp, "data"), *TINY],
+            cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=900)
+        self.assertEqual(result.returncode, 0, result.stdout[-3000:] + result.stderr[-3000:])
+        self.assertRegex(result.stdout, r"beta study: 4 trials, .* expect about")
+        report = os.path.join(out, "report")
+        figures = ["loss_kl.png", "loss_recon.png", "loss_loss.png", "traversals_beta5.png", "metrics_vs_beta.png",
+                   "matrices.png", "reconstructions.png", "tradeoff_recon_vs_mig.png"]
+        for name in figures + ["summary.csv", "summary.md", "report.html"]:
+            path = os.path.join(report, name)
+            self.assertTrue(os.path.isfile(path) and os.path.getsize(path) > 0, name)
+        for name in figures:
+            with open(os.path.join(report, name), "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", name)
+        results = pd.read_csv(os.path.join(out, "results.csv"))
+        self.assertEqual(sorted(zip(results["beta"], results["seed"])), [(1.0, 0), (1.0, 1), (5.0, 0), (5.0, 1)])
+        summary = pd.read_csv(os.path.join(report, "summary.csv"), header=[0, 1], index_col=0)
+        self.assertEqual(list(summary.index), [1.0, 5.0])
+        self.assertTrue((summary[("seeds", "n")] == 2).all())
+        markdown = read(os.path.join(report, "summary.md"))
+        self.assertRegex(markdown, r"\| 5 \| 2 \| [0-9.]+ ± [0-9.]+ \|")
+        page = read(os.path.join(report, "report.html"))
+        self.assertEqual(len(re.findall(r"src='data:image/png;base64,[A-Za-z0-9+/=]{100,}'", page)), len(figures))
+        self.assertNotRegex(page, r"src='(?!data:)")
+
+
+if __name__ == "__main__":
+    unittest.main()

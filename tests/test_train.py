@@ -1,0 +1,247 @@
+"""python -m bvae_tf.train: the files of a run, TensorBoard tags, SavedModel, resume, bad input."""
+
+import contextlib
+import glob
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from bvae_tf.errors import run_cli
+from bvae_tf.export import export_model
+from bvae_tf.model import BetaVAE
+from bvae_tf.train import build_parser, main, train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_module(args, cwd):
+    return subprocess.run([sys.executable, "-m", "bvae_tf.train", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "PYTHONPATH": ROOT})
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def event_tags(folder):
+    """{tag: plugin name} over every event file in ``folder``."""
+    tags = {}
+    for path in glob.glob(os.path.join(folder, "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                tags.setdefault(value.tag, value.metadata.plugin_data.plugin_name or None)
+                if value.metadata.plugin_data.plugin_name:
+                    tags[value.tag] = value.metadata.plugin_data.plugin_name
+    return tags
+
+
+class CommandLineRunTest(unittest.TestCase):
+    """The acceptance command, once, in a subprocess."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp()
+        cls.args = ["--beta", "5", "--epochs", "1", "--subset", "2000", "--val-size", "100", "--verbose", "0",
+                    "--runs-dir", f"{cls.tmp}/runs", "--saved-models-dir", f"{cls.tmp}/saved_models",
+                    "--data-dir", f"{cls.tmp}/data"]
+        cls.out = run_module(cls.args, cls.tmp)
+        cls.run_dir = os.path.join(cls.tmp, "runs", "beta5_seed0")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp)
+
+    def test_writes_every_file(self):
+        self.assertEqual(self.out.returncode, 0, self.out.stderr[-3000:])
+        self.assertIn("epoch 1/1 | loss", self.out.stdout)
+        for path in ("config.json", "history.csv", "checkpoints/latest.weights.h5", "backup/training_metadata.json"):
+            self.assertTrue(os.path.isfile(os.path.join(self.run_dir, path)), path)
+        config = read_json(os.path.join(self.run_dir, "config.json"))
+        self.assertEqual(config["settings"]["beta"], 5.0)
+        self.assertEqual(config["settings"]["latent_dim"], 10)
+        self.assertEqual(set(config["versions"]), {"bvae_tf", "tensorflow", "keras"})
+        self.assertEqual(config["data"]["counts"], {"train": 2000, "validation": 100})
+        with open(os.path.join(self.run_dir, "history.csv")) as f:
+            header = f.readline().strip().split(",")
+        for column in ("loss", "recon", "kl", "kl_9", "active_latents", "val_loss", "beta", "learning_rate"):
+            self.assertIn(column, header)
+        export = os.path.join(self.tmp, "saved_models", "beta5_seed0")
+        self.assertTrue(os.path.isfile(os.path.join(export, "saved_model.pb")))
+        card = read_json(os.path.join(export, "model_card.json"))
+        self.assertEqual(card["beta"], 5.0)
+        self.assertIn("val_loss", card["final"])
+        self.assertIsInstance(card["active_latents"], list)
+
+    def test_tensorboard_tags(self):
+        train_tags = event_tags(os.path.join(self.run_dir, "logs", "train"))
+        for tag in ("epoch_loss", "epoch_recon", "epoch_kl", "epoch_kl_0", "epoch_active_latents",
+                    "epoch_beta", "epoch_learning_rate"):
+            self.assertEqual(train_tags.get(tag), "scalars", tag)
+        self.assertEqual(train_tags.get("inputs_vs_reconstructions"), "images")
+        self.assertEqual(train_tags.get("latent_traversal"), "images")
+        self.assertEqual(train_tags.get("latent_mean/z0"), "histograms")
+        validation_tags = event_tags(os.path.join(self.run_dir, "logs", "validation"))
+        self.assertEqual(validation_tags.get("epoch_loss"), "scalars")
+
+    def test_existing_run_is_refused(self):
+        before = sorted(os.listdir(self.run_dir))
+        out = run_module(self.args, self.tmp)
+        self.assertEqual(out.returncode, 2)
+        self.assertEqual(len(out.stderr.strip().splitlines()[-1:]), 1)
+        self.assertTrue(out.stderr.strip().splitlines()[-1].startswith("error: --runs-dir"), out.stderr)
+        self.assertNotIn("Traceback", out.stderr)
+        self.assertEqual(sorted(os.listdir(self.run_dir)), before)
+
+
+class InProcessTrainTest(unittest.TestCase):
+    """``train()`` as a sweep calls it: export, resume."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp()
+        cls.config = dict(beta=4.0, epochs=1, subset=256, val_size=64, batch_size=32, verbose=0,
+                          runs_dir=f"{cls.tmp}/runs", saved_models_dir=f"{cls.tmp}/saved_models",
+                          data_dir=f"{cls.tmp}/data", name="tiny")
+        cls.result = train(cls.config)
+        cls.policy_after = keras.config.dtype_policy().name
+        # The resume test re-exports over this SavedModel: keep the first one and its encoding.
+        cls.images = (np.random.default_rng(0).random((5, 64, 64, 1)) > 0.8).astype("float32")
+        cls.expected_mean = keras.ops.convert_to_numpy(cls.result["model"].encoder(cls.images)[0])
+        cls.export = shutil.copytree(cls.result["saved_model"], f"{cls.tmp}/first_export")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp)
+
+    def test_result_and_global_policy(self):
+        self.assertEqual(self.policy_after, "float32")
+        self.assertEqual(self.result["run_dir"], f"{self.tmp}/runs/tiny")
+        self.assertEqual(set(self.result["history"]), set(self.result["final"]))
+        self.assertIsNone(self.result["nan_epoch"])
+
+    def test_saved_model_matches_in_memory_model(self):
+        np.save(f"{self.tmp}/images.npy", self.images)
+        script = textwrap.dedent(f"""
+            import sys, numpy as np, tensorflow as tf
+            model = tf.saved_model.load({self.export!r})
+            images = np.load({self.tmp + '/images.npy'!r})
+            np.save({self.tmp + '/mean.npy'!r}, model.encode(images)["mean"].numpy())
+            print("signatures", ",".join(sorted(model.signatures)))
+            print("decoder", ",".join(model.signatures["decoder"](latent_vectors=tf.zeros([2, 10]))))
+            print("imported", any(name.startswith("bvae_tf") for name in sys.modules))
+        """)
+        out = subprocess.run([sys.executable, "-c", script], cwd=self.tmp, capture_output=True, text=True,
+                             timeout=300)
+        self.assertEqual(out.returncode, 0, out.stderr[-3000:])
+        np.testing.assert_allclose(np.load(f"{self.tmp}/mean.npy"), self.expected_mean, atol=1e-5)
+        lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+        self.assertEqual(lines["imported"], "False")
+        self.assertEqual(lines["decoder"], "images")
+        for name in ("encode", "decode", "reconstruct", "gaussian_encoder", "decoder", "reconstructions"):
+            self.assertIn(name, lines["signatures"].split(","))
+
+    def test_resume_continues_from_saved_epoch(self):
+        class Epochs(keras.callbacks.Callback):
+            seen = []
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.seen.append(epoch)
+
+        steps = 256 // 32
+        self.assertEqual(int(self.result["model"].optimizer.iterations), steps)
+        resumed = train(self.config, callbacks=[Epochs()], epochs=2, resume=True)
+        self.assertEqual(Epochs.seen, [1])
+        self.assertEqual(resumed["history"]["epoch"], [0, 1])
+        self.assertEqual(int(resumed["model"].optimizer.iterations), 2 * steps)  # Adam's state came back too
+        with self.assertRaisesRegex(Exception, "--beta is 5.0 but the run"):
+            train(self.config, epochs=3, resume=True, beta=5.0)
+
+
+class MixedPrecisionExportTest(unittest.TestCase):
+    def test_signatures_stay_float32(self):
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy("mixed_float16")
+        try:
+            model = BetaVAE(latent_dim=4)
+            model.build((None, 64, 64, 1))
+        finally:
+            keras.config.set_dtype_policy(previous)
+        images = (np.random.default_rng(1).random((2, 64, 64, 1)) > 0.8).astype("float32")
+        with tempfile.TemporaryDirectory() as tmp:
+            loaded = tf.saved_model.load(export_model(model, f"{tmp}/mixed", {"beta": 1.0}))
+            encoded = loaded.encode(images)
+            decoded = loaded.decode(tf.zeros([3, 4]))
+            self.assertTrue(os.path.isfile(f"{tmp}/mixed/model_card.json"))
+        self.assertEqual({v.dtype for v in [*encoded.values(), *decoded.values()]}, {tf.float32})
+        expected = keras.ops.convert_to_numpy(model.encoder(images)[0])
+        np.testing.assert_allclose(encoded["mean"].numpy(), expected, atol=1e-5)
+        self.assertEqual(decoded["probs"].shape, (3, 64, 64, 1))
+
+
+class BadInputTest(unittest.TestCase):
+    """Each mistake: exit 2, one line naming the flag, no traceback, nothing written."""
+
+    def check(self, argv, flag):
+        with tempfile.TemporaryDirectory() as tmp:
+            os.makedirs(f"{tmp}/runs/beta1_seed0")
+            with open(f"{tmp}/runs/beta1_seed0/config.json", "w") as f:
+                f.write("{}")
+            argv = [*argv, "--runs-dir", f"{tmp}/runs", "--saved-models-dir", f"{tmp}/sm", "--data-dir", f"{tmp}/d"]
+            stderr = io.StringIO()
+            with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as exit_:
+                run_cli(main, argv)
+            self.assertEqual(exit_.exception.code, 2)
+            lines = stderr.getvalue().strip().splitlines()
+            if not lines[0].startswith("usage:"):  # argparse prints its usage first
+                self.assertEqual(len(lines), 1, lines)
+            self.assertIn(flag, lines[-1])
+            self.assertNotIn("Traceback", stderr.getvalue())
+            self.assertEqual(sorted(os.listdir(tmp)), ["runs"])
+            self.assertEqual(os.listdir(f"{tmp}/runs/beta1_seed0"), ["config.json"])
+
+    def test_bad_inputs(self):
+        cases = [
+            (["--beta", "-1"], "--beta"),
+            (["--batch-size", "0"], "--batch-size"),
+            (["--epochs", "0"], "--epochs"),
+            (["--learning-rate", "-0.1"], "--learning-rate"),
+            (["--latent-dim", "0"], "--latent-dim"),
+            (["--beta", "2", "--source", "npz", "/no/such/dsprites.npz"], "--source"),
+            (["--beta", "1"], "--runs-dir"),
+            (["--precision", "float8"], "--precision"),
+            (["--beta", "2", "--resume", "--overwrite"], "--resume"),
+        ]
+        for argv, flag in cases:
+            with self.subTest(argv=argv):
+                self.check(argv, flag)
+
+    def test_parser_defaults_are_the_reports(self):
+        args = build_parser().parse_args([])
+        self.assertEqual((args.latent_dim, args.learning_rate, args.batch_size, args.epochs, args.seed),
+                         (10, 1e-3, 32, 10, 0))
+        self.assertEqual((args.subset, args.val_size, args.source), (50_000, 5_000, ["render"]))
+
+
+class MultiWorkerTest(unittest.TestCase):
+    def test_multi_worker_strategy_trains(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = run_module(["--strategy", "multi_worker", "--epochs", "1", "--subset", "128", "--val-size", "32",
+                              "--verbose", "0", "--runs-dir", f"{tmp}/runs", "--saved-models-dir", f"{tmp}/sm",
+                              "--data-dir", f"{tmp}/d"], tmp)
+            self.assertEqual(out.returncode, 0, out.stderr[-3000:])
+            self.assertTrue(os.path.isfile(f"{tmp}/sm/beta1_seed0/saved_model.pb"))
+
+
+if __name__ == "__main__":
+    unittest.main()
