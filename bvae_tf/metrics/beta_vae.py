@@ -37,10 +37,7 @@ def beta_vae_score(train_features, train_labels, eval_features, eval_labels):
     Returns:
       `BetaVAEResult`.
     """
-    x_train = utils.check_codes(train_features, "train_features")
-    x_eval = utils.check_codes(eval_features, "eval_features")
-    y_train = utils.check_factors(np.reshape(train_labels, (-1, 1)), len(x_train), "train_labels")[:, 0]
-    y_eval = utils.check_factors(np.reshape(eval_labels, (-1, 1)), len(x_eval), "eval_labels")[:, 0]
+    x_train, y_train, x_eval, y_eval = utils.check_features(train_features, train_labels, eval_features, eval_labels)
     if len(np.unique(y_train)) < 2:
         raise ValueError("train_labels must name at least two different factors")
     with utils.quiet_fit():

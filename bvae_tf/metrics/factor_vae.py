@@ -54,10 +54,7 @@ def factor_vae_score(train_features, train_labels, eval_features, eval_labels, a
     Returns:
       `FactorVAEResult`.
     """
-    x_train = utils.check_codes(train_features, "train_features")
-    x_eval = utils.check_codes(eval_features, "eval_features")
-    y_train = utils.check_factors(np.reshape(train_labels, (-1, 1)), len(x_train), "train_labels")[:, 0]
-    y_eval = utils.check_factors(np.reshape(eval_labels, (-1, 1)), len(x_eval), "eval_labels")[:, 0]
+    x_train, y_train, x_eval, y_eval = utils.check_features(train_features, train_labels, eval_features, eval_labels)
     active = np.ones(x_train.shape[1], bool) if active is None else np.asarray(active, bool)
     num_factors = int(max(y_train.max(), y_eval.max())) + 1
     if not active.any():

@@ -61,6 +61,15 @@ def check_factors(factors, num, name="factors"):
     return factors.astype(np.int64)
 
 
+def check_features(train_features, train_labels, eval_features, eval_labels):
+    """The batch-feature scorers' inputs (Z-diff, Z-min): features float64 [P, L], labels int [P]."""
+    x_train = check_codes(train_features, "train_features")
+    x_eval = check_codes(eval_features, "eval_features")
+    y_train = check_factors(np.reshape(train_labels, (-1, 1)), len(x_train), "train_labels")[:, 0]
+    y_eval = check_factors(np.reshape(eval_labels, (-1, 1)), len(x_eval), "eval_labels")[:, 0]
+    return x_train, y_train, x_eval, y_eval
+
+
 def check_split(train_codes, train_factors, test_codes, test_factors):
     """Check a train/test pair of (codes, factors) that must agree in L and K."""
     train_codes = check_codes(train_codes, "train_codes")
