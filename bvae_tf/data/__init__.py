@@ -45,10 +45,6 @@ def prepare_from_args(args, progress=True):
     if len(args.source) > 2:
         raise UserError(f"--source takes a name and at most one path, got {' '.join(args.source)}")
     name, path = args.source[0], (args.source[1] if len(args.source) == 2 else None)
-    if name not in SOURCES:
-        raise UserError(f"--source must be one of {', '.join(SOURCES)}, got {name!r}")
-    if args.subset < 0 or args.val_size < 0:
-        raise UserError(f"--subset and --val-size must be >= 0, got {args.subset} and {args.val_size}")
     folder = args.data_dir or default_data_dir(args)
     prepare(folder, load_source(name, path), subset=args.subset, val_size=args.val_size,
             seed=args.data_seed, shard_size=args.shard_size, progress=progress)
