@@ -45,8 +45,10 @@ class BetaSweep(kt.Tuner):
     def __init__(self, settings, out_dir, betas, seeds, preset="fast", metric_seed=0, metrics=None, sizes=None,
                  **kwargs):
         hyperparameters = kt.HyperParameters()
-        hyperparameters.Choice("beta", [float(b) for b in betas], ordered=True)
+        # The grid varies the last one fastest: every β of the first seed comes first, so a sweep
+        # stopped early already holds a whole β curve.
         hyperparameters.Choice("seed", [int(s) for s in seeds], ordered=True)
+        hyperparameters.Choice("beta", [float(b) for b in betas], ordered=True)
         oracle = kt.oracles.GridSearchOracle(
             objective=kt.Objective("mig", direction="max"),
             max_trials=len(betas) * len(seeds),
