@@ -28,6 +28,7 @@ from bvae_tf.errors import UserError, run_cli
 from bvae_tf.evaluate import evaluate_model, resolve_metrics, resolve_sizes, write_report
 from bvae_tf.files import write_json, write_text
 from bvae_tf.metrics import sampling
+from bvae_tf.metrics.dci import MODELS as DCI_MODELS
 from bvae_tf.train import add_training_arguments, check_config, resolve_config, train
 
 REPORT_BETAS = (0.5, 1.0, 2.5, 5.0, 7.5, 10.0, 50.0)
@@ -43,7 +44,7 @@ class BetaSweep(kt.Tuner):
     """keras-tuner Tuner over a (β, seed) grid whose trials train, export and evaluate a β-VAE."""
 
     def __init__(self, settings, out_dir, betas, seeds, preset="fast", metric_seed=0, metrics=None, sizes=None,
-                 **kwargs):
+                 dci_model=None, **kwargs):
         hyperparameters = kt.HyperParameters()
         # The grid varies the last one fastest: every β of the first seed comes first, so a sweep
         # stopped early already holds a whole β curve.
@@ -61,6 +62,7 @@ class BetaSweep(kt.Tuner):
         super().__init__(oracle=oracle, directory=out_dir, project_name="tuner", overwrite=False, **kwargs)
         self.settings, self.out_dir = settings, out_dir
         self.preset, self.metric_seed, self.metrics, self.sizes = preset, metric_seed, metrics, sizes
+        self.dci_model = dci_model
 
     def run_trial(self, trial, *args, **kwargs):
         beta, seed = trial.hyperparameters.get("beta"), trial.hyperparameters.get("seed")
@@ -76,7 +78,7 @@ class BetaSweep(kt.Tuner):
                     saved_models_dir=os.path.join(self.out_dir, "saved_models"))
         train_seconds = time.perf_counter() - start
         report = evaluate_model(run["saved_model"], metrics=self.metrics, preset=self.preset,
-                                seed=self.metric_seed, sizes=self.sizes)
+                                seed=self.metric_seed, sizes=self.sizes, dci_model=self.dci_model)
         write_report(report, run["saved_model"])
         final = run["final"]
         result = {
@@ -133,6 +135,8 @@ def build_parser():
                       help="metric sizes: fast, or reference (the spec's 10,000/5,000) (default fast)")
     grid.add_argument("--metrics", default=None, help="comma-separated metrics (default all)")
     grid.add_argument("--metric-seed", type=int, default=0, help="seed of the metric sampling (default 0)")
+    grid.add_argument("--dci-model", choices=sorted(DCI_MODELS), default="reference",
+                      help="DCI classifier: reference (the spec's) or fast (approximate) (default reference)")
     grid.add_argument("--metric-size", action="append", default=[], metavar="NAME=N",
                       help="override one sample size of the preset, e.g. num_train=2000 (repeatable)")
     grid.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0,
@@ -156,7 +160,8 @@ def main(argv=None):
             raise UserError(f"--metric-size takes NAME=N (e.g. num_train=2000), got {item!r}")
         sizes[name] = int(value)
     resolve_sizes(args.preset, sizes)  # reject a bad size now, not after the first training
-    sweep_keys = ("betas", "seeds", "name", "out", "preset", "metrics", "metric_seed", "metric_size", "beta", "seed")
+    sweep_keys = ("betas", "seeds", "name", "out", "preset", "metrics", "metric_seed", "metric_size", "dci_model",
+                  "beta", "seed")
     settings = {key: value for key, value in vars(args).items() if key not in sweep_keys}
     settings["data_dir"] = args.data_dir or default_data_dir(args)
     # Check every training flag (and a first trial's resumability) before anything is written.
@@ -168,7 +173,8 @@ def main(argv=None):
     os.makedirs(out_dir, exist_ok=True)
     config_path = os.path.join(out_dir, "sweep.json")
     sweep_config = {"betas": args.betas, "seeds": args.seeds, "preset": args.preset, "metrics": metrics,
-                    "metric_seed": args.metric_seed, "metric_sizes": sizes, "training": settings}
+                    "metric_seed": args.metric_seed, "metric_sizes": sizes, "dci_model": args.dci_model,
+                    "training": settings}
     if os.path.isfile(config_path):
         with open(config_path) as f:
             previous = json.load(f)
@@ -180,7 +186,7 @@ def main(argv=None):
         write_json(config_path, sweep_config)
     print(f"sweep: {len(args.betas) * len(args.seeds)} trials (β {args.betas} x seeds {args.seeds}) -> {out_dir}")
     tuner = BetaSweep(settings, out_dir, args.betas, args.seeds, preset=args.preset,
-                      metric_seed=args.metric_seed, metrics=metrics, sizes=sizes)
+                      metric_seed=args.metric_seed, metrics=metrics, sizes=sizes, dci_model=args.dci_model)
     tuner.search()
     if os.environ.get("KERASTUNER_TUNER_ID", "chief") == "chief":
         table = collect_results(out_dir)

@@ -19,10 +19,10 @@ from bvae_tf.errors import run_cli
 FULL = {"betas": [0.5, 1, 2.5, 5, 7.5, 10, 50], "seeds": [0, 1, 2], "epochs": 10, "subset": 50_000,
         "val_size": 5_000, "preset": "reference"}
 QUICK = {"betas": [1, 5, 50], "seeds": [0], "epochs": 2, "subset": 2_000, "val_size": 500, "preset": "fast"}
-# Measured on the 2-core CPU machine (tools/bench_train.py at batch 32, tools/bench_metrics.py);
-# only used to print an estimate of the cost before starting.
-CPU_TRAIN_IMAGES_PER_S = 800
-CPU_EVAL_SECONDS = {"reference": 240, "fast": 25}
+# Measured on the 2-core CPU machine (tools/bench_train.py: ~380 images/s; tools/bench_metrics.py:
+# fast 49 s, reference ~19 min); only used to print an estimate of the cost before starting.
+CPU_TRAIN_IMAGES_PER_S = 380
+CPU_EVAL_SECONDS = {"reference": 1_100, "fast": 50}
 
 
 def estimate_seconds(settings):

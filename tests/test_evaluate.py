@@ -93,7 +93,7 @@ class Evaluate(unittest.TestCase):
                     "dci_completeness", "dci_informativeness", "sap"):
             self.assertTrue(np.isfinite(report["scores"][key]), key)
         self.assertEqual(report["seed"], 0)
-        self.assertEqual(report["dci_model"], "fast")  # the fast preset's default
+        self.assertEqual(report["dci_model"], "reference")  # the default of every preset
         self.assertEqual(report["sizes"]["num_train"], 300)
         self.assertEqual(report["num_latents"], 6)
         self.assertLessEqual(report["num_images_encoded"], report["num_images_drawn"])

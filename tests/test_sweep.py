@@ -18,7 +18,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Tiny trials: one epoch on 64 images, metrics on a few hundred points (seconds each).
 TINY = ["--epochs", "1", "--subset", "64", "--val-size", "32", "--latent-dim", "4",
         "--metric-size", "num_train=300", "--metric-size", "num_test=150", "--metric-size", "num_points_train=60",
-        "--metric-size", "num_points_eval=40", "--metric-size", "batch_size=8", "--metric-size", "num_variance=300"]
+        "--metric-size", "num_points_eval=40", "--metric-size", "batch_size=8", "--metric-size", "num_variance=300",
+        "--dci-model", "fast"]
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
 
 

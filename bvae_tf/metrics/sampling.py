@@ -45,10 +45,6 @@ PRESETS = {
     # Quick looks: fewer, smaller batches keep the encoded images near 30k (~10-20 s on 2 cores).
     "fast": Sizes(1_000, 500, 200, 100, 32, 1_000),
 }
-# The DCI classifier each preset uses unless asked otherwise (`bvae_tf.metrics.dci.MODELS`).
-PRESET_DCI_MODEL = {"reference": "reference", "fast": "fast"}
-
-
 def from_images(encode, dataset=None, batch_size=1024):
     """Representation that renders images and encodes them with ``encode``.
 
