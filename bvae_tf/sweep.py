@@ -153,6 +153,8 @@ def main(argv=None):
     if min(args.betas) < 0:
         raise UserError(f"--betas must be >= 0, got {min(args.betas)}")
     metrics = resolve_metrics(args.metrics.split(",")) if args.metrics else None
+    if metrics is not None and "mig" not in metrics:
+        raise UserError(f"--metrics must include mig, the sweep's objective; got {args.metrics}")
     sizes = {}
     for item in args.metric_size:
         name, _, value = item.partition("=")

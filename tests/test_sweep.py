@@ -112,6 +112,25 @@ class SweepTest(unittest.TestCase):
                 self.assertIn("mig", json.load(f)["scores"])
 
 
+class SweepBadInputTest(unittest.TestCase):
+    def test_bad_flags_exit_2_and_write_nothing(self):
+        tmp = tempfile.mkdtemp()
+        out = os.path.join(tmp, "sweep")
+        for flags, message in [
+            (["--metrics", "zdiff"], "must include mig"),
+            (["--betas", "1", "-1"], "--betas must be >= 0"),
+            (["--betas", "1", "1"], "must not repeat"),
+            (["--metric-size", "num_train=lots"], "NAME=N"),
+            (["--learning-rate", "0"], "--learning-rate must be positive"),
+        ]:
+            result = subprocess.run(sweep_command(out, os.path.join(tmp, "data"), *flags), cwd=ROOT, env=ENV,
+                                    capture_output=True, text=True, timeout=120)
+            self.assertEqual(result.returncode, 2, result.stderr[-2000:])
+            self.assertNotIn("Traceback", result.stderr)
+            self.assertRegex(result.stderr.strip().splitlines()[-1], f"^error: .*{message}")
+            self.assertEqual(os.listdir(tmp), [])
+
+
 class PipelineReportTest(unittest.TestCase):
     def test_quick_pipeline_writes_every_figure_and_the_table(self):
         tmp = tempfile.mkdtemp()
