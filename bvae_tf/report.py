@@ -42,7 +42,9 @@ METRIC_LABELS = {
     "sap": "SAP",
 }
 LOSS_TERMS = {"kl": "KL divergence (nats)", "recon": "reconstruction loss (nats)", "loss": "total loss"}
-TABLE_COLUMNS = ["val_recon", "val_kl", "val_loss", "active_latents_kl", *METRIC_LABELS]
+TABLE_LABELS = {"val_recon": "recon (val)", "val_kl": "KL (val)", "val_loss": "loss (val)",
+                "active_latents_kl": "active latents", **METRIC_LABELS}
+TABLE_COLUMNS = list(TABLE_LABELS)
 
 
 def load_sweep(sweep_dir):
@@ -104,13 +106,20 @@ def summarize(results):
     return table
 
 
-def _markdown(table):
+def format_table(table):
+    """Table 1 as text: one row per β, each cell "mean ± std", columns named as in the figures."""
     columns = [c for c in TABLE_COLUMNS if ("mean", c) in table]
-    head = "| β | seeds | " + " | ".join(METRIC_LABELS.get(c, c) for c in columns) + " |"
-    lines = [head, "|" + "---|" * (len(columns) + 2)]
-    for beta, row in table.iterrows():
-        cells = [f"{row[('mean', c)]:.3f} ± {row[('std', c)]:.3f}" for c in columns]
-        lines.append(f"| {beta:g} | {int(row[('seeds', 'n')])} | " + " | ".join(cells) + " |")
+    cells = {TABLE_LABELS[c]: [f"{m:.3f} ± {s:.3f}" for m, s in zip(table[("mean", c)], table[("std", c)])]
+             for c in columns}
+    text = pd.DataFrame({"seeds": [str(n) for n in table[("seeds", "n")]], **cells},
+                        index=[f"{beta:g}" for beta in table.index])
+    text.index.name = "β"
+    return text
+
+
+def _markdown(text):
+    lines = ["| β | " + " | ".join(text.columns) + " |", "|" + "---|" * (len(text.columns) + 1)]
+    lines += [f"| {beta} | " + " | ".join(row) + " |" for beta, row in zip(text.index, text.values)]
     return "\n".join(lines)
 
 
@@ -265,14 +274,14 @@ def plot_tradeoff(results, out_dir):
     return _save(fig, out_dir, "tradeoff_recon_vs_mig.png")
 
 
-def write_html(out_dir, figures, table_markdown, title):
+def write_html(out_dir, figures, table_text, title):
     """One self-contained page: every PNG embedded as base64, the table as HTML."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}img{max-width:100%}"
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style>",
              f"</head><body><h1>{html.escape(title)}</h1>"]
     parts.append("<h2>Table 1: metrics per β (mean ± std over seeds)</h2>")
-    parts.append("<pre>" + html.escape(table_markdown) + "</pre>")
+    parts.append(table_text.to_html())
     for caption, name in figures:
         with open(os.path.join(out_dir, name), "rb") as f:
             encoded = base64.b64encode(f.read()).decode("ascii")
@@ -299,14 +308,15 @@ def make_report(sweep_dir, out_dir=None, traversal_beta=5.0):
     figures.append(("Trade-off: reconstruction loss against MIG", plot_tradeoff(results, out_dir)))
     table = summarize(results)
     write_text(os.path.join(out_dir, "summary.csv"), table.to_csv())
-    markdown = _markdown(table)
+    text = format_table(table)
+    markdown = _markdown(text)
     lines = [f"# β sweep report: {os.path.basename(os.path.abspath(sweep_dir))}", "",
              f"{len(results)} trials, β ∈ {{{', '.join(f'{b:g}' for b in sorted(results['beta'].unique()))}}}, "
              f"seeds {sorted(int(s) for s in results['seed'].unique())}.", "",
              "## Table 1: mean ± std over seeds", "", markdown, ""]
     lines += [f"## {caption}\n\n![{caption}]({name})\n" for caption, name in figures]
     write_text(os.path.join(out_dir, "summary.md"), "\n".join(lines))
-    write_html(out_dir, figures, markdown, f"β sweep report: {os.path.basename(os.path.abspath(sweep_dir))}")
+    write_html(out_dir, figures, text, f"β sweep report: {os.path.basename(os.path.abspath(sweep_dir))}")
     return out_dir
 
 

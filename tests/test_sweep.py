@@ -160,6 +160,7 @@ class PipelineReportTest(unittest.TestCase):
         page = read(os.path.join(report, "report.html"))
         self.assertEqual(len(re.findall(r"src='data:image/png;base64,[A-Za-z0-9+/=]{100,}'", page)), len(figures))
         self.assertNotRegex(page, r"src='(?!data:)")
+        self.assertRegex(page, r"<table[^>]*>(.|\n)*<th>MIG</th>(.|\n)*<th>5</th>\s*<td>2</td>")
 
 
 if __name__ == "__main__":
