@@ -14,6 +14,7 @@ same command and a shared sweep folder; the environment tells each its role:
 """
 
 import argparse
+import functools
 import glob
 import json
 import os
@@ -40,6 +41,25 @@ def trial_name(beta, seed):
     return f"beta{beta:g}_seed{seed}"
 
 
+class ResumableGridOracle(kt.oracles.GridSearchOracle):
+    """keras-tuner's grid oracle, made resumable.
+
+    keras-tuner 1.4 keeps the grid oracle's walk (trials in grid order, and the finished trials
+    whose successor is still to be created) in memory only: reloaded after a stop, it either stops
+    early or fails with a KeyError. Both are derived again here from the trials it reloads.
+    """
+
+    def set_state(self, state):
+        super().set_state(state)
+        by_grid_order = functools.cmp_to_key(
+            lambda a, b: self._compare(self.trials[a].hyperparameters.values, self.trials[b].hyperparameters.values))
+        self._ordered_ids = type(self._ordered_ids)()
+        for trial_id in sorted(self.trials, key=by_grid_order):
+            self._ordered_ids.insert(trial_id)
+        # Safe to queue every finished trial: the oracle skips a successor that already exists.
+        self._populate_next = list(self.end_order)
+
+
 class BetaSweep(kt.Tuner):
     """keras-tuner Tuner over a (β, seed) grid whose trials train, export and evaluate a β-VAE."""
 
@@ -50,7 +70,7 @@ class BetaSweep(kt.Tuner):
         # stopped early already holds a whole β curve.
         hyperparameters.Choice("seed", [int(s) for s in seeds], ordered=True)
         hyperparameters.Choice("beta", [float(b) for b in betas], ordered=True)
-        oracle = kt.oracles.GridSearchOracle(
+        oracle = ResumableGridOracle(
             objective=kt.Objective("mig", direction="max"),
             max_trials=len(betas) * len(seeds),
             hyperparameters=hyperparameters,

@@ -46,34 +46,47 @@ class SweepTest(unittest.TestCase):
         self.out = os.path.join(self.tmp, "sweep")
         self.data = os.path.join(self.tmp, "data")
 
+    def kill_after(self, command, finished, name):
+        """Run the sweep and SIGKILL it as soon as `finished` trials have written their result."""
+        with open(os.path.join(self.tmp, name), "w") as log:
+            process = subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=log, stderr=subprocess.STDOUT)
+            deadline = time.time() + 300
+            while len(glob.glob(os.path.join(self.out, "runs", "*", "result.json"))) < finished:
+                self.assertIsNone(process.poll(), read(log.name)[-3000:])
+                self.assertLess(time.time(), deadline, f"{finished} trials did not finish in time")
+                time.sleep(0.2)
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+
+    def finished_trials(self):
+        """Each finished trial's history and SavedModel time: both must survive a restart untouched."""
+        return {path: (read(os.path.join(os.path.dirname(path), "history.csv")), os.path.getmtime(
+                    os.path.join(self.out, "saved_models", os.path.basename(os.path.dirname(path)), "saved_model.pb")))
+                for path in glob.glob(os.path.join(self.out, "runs", "*", "result.json"))}
+
     def test_killed_sweep_resumes_without_retraining(self):
         command = sweep_command(self.out, self.data, "--betas", "1", "50", "--seeds", "0", "1")
-        log = open(os.path.join(self.tmp, "first.log"), "w")
-        first = subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 300
-        while not glob.glob(os.path.join(self.out, "runs", "*", "result.json")):
-            self.assertIsNone(first.poll(), read(log.name)[-3000:])
-            self.assertLess(time.time(), deadline, "the first trial did not finish in time")
-            time.sleep(0.5)
-        first.send_signal(signal.SIGKILL)
-        first.wait()
-        log.close()
-        (done,) = glob.glob(os.path.join(self.out, "runs", "*", "result.json"))
-        run_dir = os.path.dirname(done)
-        history = read(os.path.join(run_dir, "history.csv"))
-        model_time = os.path.getmtime(os.path.join(self.out, "saved_models", os.path.basename(run_dir), "saved_model.pb"))
-
-        second = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
-        self.assertEqual(second.returncode, 0, second.stdout[-3000:] + second.stderr[-3000:])
+        # Killed in the first trial's last moments (before keras-tuner records it) ...
+        self.kill_after(command, 1, "first.log")
+        first = self.finished_trials()
+        # ... and again once keras-tuner has recorded finished trials (its reloaded grid must go on).
+        self.kill_after(command, 3, "second.log")
+        second = self.finished_trials()
+        self.assertGreaterEqual(len(second), 3)
+        for path, state in first.items():
+            self.assertEqual(second[path], state)
+        last = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+        self.assertEqual(last.returncode, 0, last.stdout[-3000:] + last.stderr[-3000:])
         results = pd.read_csv(os.path.join(self.out, "results.csv"))
         self.assertEqual(sorted(zip(results["beta"], results["seed"])), [(1.0, 0), (1.0, 1), (50.0, 0), (50.0, 1)])
         for column in ("mig", "zdiff", "zmin", "modularity", "dci_disentanglement", "sap", "val_recon", "val_kl"):
             self.assertTrue(results[column].notna().all(), column)
-        # The first trial was neither retrained nor re-exported.
-        self.assertEqual(read(os.path.join(run_dir, "history.csv")), history)
-        self.assertEqual(os.path.getmtime(
-            os.path.join(self.out, "saved_models", os.path.basename(run_dir), "saved_model.pb")), model_time)
-        self.assertEqual(len(history.strip().splitlines()), 2)  # header + one epoch
+        # No finished trial was retrained or re-exported.
+        final = self.finished_trials()
+        for path, state in second.items():
+            self.assertEqual(final[path], state)
+        for history, _ in final.values():
+            self.assertEqual(len(history.strip().splitlines()), 2)  # header + one epoch
         # A different grid in the same folder is refused, with a clear message and exit 2.
         other = subprocess.run(sweep_command(self.out, self.data, "--betas", "2", "--seeds", "0"), cwd=ROOT,
                                env=ENV, capture_output=True, text=True, timeout=300)
