@@ -44,7 +44,6 @@ METRIC_LABELS = {
 LOSS_TERMS = {"kl": "KL divergence (nats)", "recon": "reconstruction loss (nats)", "loss": "total loss"}
 TABLE_LABELS = {"val_recon": "recon (val)", "val_kl": "KL (val)", "val_loss": "loss (val)",
                 "active_latents_kl": "active latents", **METRIC_LABELS}
-TABLE_COLUMNS = list(TABLE_LABELS)
 
 
 def load_sweep(sweep_dir):
@@ -98,7 +97,7 @@ def plot_losses(histories, out_dir):
 
 def summarize(results):
     """Table 1: mean ± std over seeds of every loss and metric, one row per β."""
-    columns = [c for c in TABLE_COLUMNS if c in results]
+    columns = [c for c in TABLE_LABELS if c in results]
     grouped = results.groupby("beta")[columns]
     mean, std = grouped.mean(), grouped.std(ddof=1).fillna(0.0)
     table = pd.concat({"mean": mean, "std": std}, axis=1)
@@ -108,7 +107,7 @@ def summarize(results):
 
 def format_table(table):
     """Table 1 as text: one row per β, each cell "mean ± std", columns named as in the figures."""
-    columns = [c for c in TABLE_COLUMNS if ("mean", c) in table]
+    columns = [c for c in TABLE_LABELS if ("mean", c) in table]
     cells = {TABLE_LABELS[c]: [f"{m:.3f} ± {s:.3f}" for m, s in zip(table[("mean", c)], table[("std", c)])]
              for c in columns}
     text = pd.DataFrame({"seeds": [str(n) for n in table[("seeds", "n")]], **cells},
