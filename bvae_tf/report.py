@@ -217,7 +217,7 @@ def _shown_images(count=8, seed=0):
 
 def plot_traversals(results, out_dir, beta):
     """Figure 4: latent traversal of one image, rows sorted by KL and named by their top-MI factor."""
-    from bvae_tf.callbacks import traversal_grid
+    from bvae_tf.images import traversal_grid
 
     available = np.array(sorted(results["beta"].unique()))
     beta = float(available[np.argmin(np.abs(np.log(available + 1e-12) - np.log(beta + 1e-12)))])
@@ -244,7 +244,7 @@ def plot_traversals(results, out_dir, beta):
 
 def plot_reconstructions(results, out_dir):
     """Beyond the study: the same inputs reconstructed by every β (the best seed of each)."""
-    from bvae_tf.callbacks import tile
+    from bvae_tf.images import tile
 
     images = _shown_images()
     rows, labels = [images[..., 0]], ["input"]

@@ -12,7 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bvae_tf.callbacks import NaNGuard, traversal_grid
+from bvae_tf.callbacks import NaNGuard
+from bvae_tf.images import traversal_grid
 from bvae_tf.data.dsprites import DSprites, render_dsprites
 from bvae_tf.model import BetaVAE, loss_terms
 

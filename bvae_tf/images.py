@@ -1,0 +1,39 @@
+"""Image grids for figures: tiles of images and latent traversals (pure numpy).
+
+Shared by the TensorBoard callback and the report, so the report needs no Keras.
+"""
+
+import math
+
+import numpy as np
+
+TRAVERSAL_VALUES = np.linspace(-3.0, 3.0, 7)
+
+
+def tile(images, columns):
+    """Images [N, H, W] -> one grid image [rows*H, columns*W] (missing cells stay 0)."""
+    images = np.asarray(images)
+    rows = math.ceil(len(images) / columns)
+    h, w = images.shape[1:3]
+    grid = np.zeros((rows * h, columns * w), images.dtype)
+    for k, image in enumerate(images):
+        r, c = divmod(k, columns)
+        grid[r * h : (r + 1) * h, c * w : (c + 1) * w] = image
+    return grid
+
+
+def traversal_grid(decode, code, kl_per_latent=None, values=TRAVERSAL_VALUES):
+    """A latent traversal: one row per latent, one column per value.
+
+    Row i decodes ``code`` with latent i set to each of ``values`` (−3…+3 by default), the
+    other latents kept at ``code``. ``decode``: latents [N, z] float32 -> probabilities
+    [N, 64, 64] or [N, 64, 64, 1]. Rows are sorted by ``kl_per_latent``, largest first, so
+    informative latents come on top. Returns (grid [z*64, len(values)*64] float32, row order).
+    """
+    code = np.asarray(code, np.float32).reshape(-1)
+    order = np.argsort(-np.asarray(kl_per_latent)) if kl_per_latent is not None else np.arange(code.size)
+    latents = np.repeat(code[None], len(order) * len(values), axis=0)
+    for row, latent in enumerate(order):
+        latents[row * len(values) : (row + 1) * len(values), latent] = values
+    images = np.asarray(decode(latents), np.float32).reshape(len(latents), 64, 64)
+    return tile(images, len(values)), order
