@@ -19,52 +19,14 @@ import time
 import numpy as np
 
 import bvae_tf
+from bvae_tf.config import EvalSpec
 from bvae_tf.data.dsprites import FACTOR_NAMES, NUM_IMAGES, check_classes
 from bvae_tf.errors import UserError, run_cli
 from bvae_tf.files import write_atomic, write_json, write_text
-from bvae_tf.metrics import sampling, utils
+from bvae_tf.layout import ScoresFolder
+from bvae_tf.metrics import registry, sampling, utils
 from bvae_tf.metrics.dci import MODELS as DCI_MODELS
-
-SIGNATURES = ("encode", "gaussian_encoder")
-# Flat score names (the sweep and the report read these), from each metric's result fields.
-SCORE_NAMES = {
-    "mig": {"score": "mig"},
-    "zdiff": {"score": "zdiff", "train_accuracy": "zdiff_train"},
-    "zmin": {"score": "zmin", "train_accuracy": "zmin_train"},
-    "modularity": {"modularity": "modularity", "explicitness": "explicitness",
-                   "explicitness_train": "explicitness_train"},
-    "dci": {"disentanglement": "dci_disentanglement", "completeness": "dci_completeness",
-            "informativeness": "dci_informativeness", "informativeness_train": "dci_informativeness_train"},
-    "sap": {"score": "sap"},
-}
-
-
-def load_encoder(path):
-    """The ``mean`` output of a SavedModel's encoder as a numpy function of image batches."""
-    import tensorflow as tf  # only SavedModels need TensorFlow
-
-    if not os.path.isdir(path) or not tf.saved_model.contains_saved_model(path):
-        raise UserError(f"{path}: no SavedModel here (no saved_model.pb); pass a folder written by "
-                        "tf.saved_model.save, e.g. saved_models/<run>, or score arrays with --codes FILE.npz")
-    try:
-        loaded = tf.saved_model.load(path)
-    except Exception as error:  # a corrupt or incompatible SavedModel
-        raise UserError(f"{path}: cannot load the SavedModel ({type(error).__name__}: {error})") from None
-    for name in SIGNATURES:
-        fn = loaded.signatures.get(name)
-        if fn is None:
-            continue
-        inputs = fn.structured_input_signature[1]
-        if len(inputs) != 1 or "mean" not in fn.structured_outputs:
-            continue
-        (key, spec), = inputs.items()
-        if spec.dtype != tf.float32 or not spec.shape.is_compatible_with([None, 64, 64, 1]):
-            continue
-        return lambda images: fn(**{key: tf.constant(images)})["mean"].numpy().reshape(len(images), -1)
-    found = ", ".join(loaded.signatures.keys()) or "none"
-    raise UserError(f"{path}: the SavedModel has no usable signature (found: {found}); export an `encode` "
-                    "or `gaussian_encoder` signature taking float32 images [N, 64, 64, 1] and returning "
-                    "a dict with `mean`")
+from bvae_tf.saved_model import SavedModel
 
 
 def _versions():
@@ -77,25 +39,23 @@ def _versions():
     return versions
 
 
-def _report(samples, results, score_seconds, sizes, seed, preset, dci_model):
+def build_report(samples, results, score_seconds, spec):
     """The metrics dict (what `metrics.json` holds) plus ``matrices``: {name: (array, axes)}."""
-    uniform = next((samples.codes[k] for k in ("train", "zmin_variance") if k in samples.codes), None)
-    if uniform is None:  # only Z-diff ran: its first batches are uniform draws too
-        uniform = samples.codes["zdiff_train_1"].reshape(-1, samples.codes["zdiff_train_1"].shape[-1])
+    uniform = sampling.uniform_codes(samples)
     scores, details, matrices = {}, {}, {}
     for name, result in results.items():
         details[name] = result.scalars()
-        scores.update({flat: details[name][field] for field, flat in SCORE_NAMES[name].items()})
+        scores.update({score.column: details[name][score.field] for score in registry.METRICS[name].scores})
         matrices.update({f"{name}_{k}": v for k, v in result.matrices().items()})
     return {
         "scores": scores,
         "metrics": details,
         "active_latents": int(utils.active_latents(uniform).sum()),
         "num_latents": int(uniform.shape[1]),
-        "seed": seed,
-        "preset": preset,
-        "dci_model": dci_model if "dci" in results else None,
-        "sizes": dataclasses.asdict(sizes),
+        "seed": spec.seed,
+        "preset": spec.preset,
+        "dci_model": spec.dci_model if "dci" in results else None,
+        "sizes": dataclasses.asdict(spec.sizes),
         "num_images_drawn": samples.num_drawn,
         "num_images_encoded": samples.num_encoded,
         "time": {"encode_s": samples.encode_seconds, "score_s": sum(score_seconds.values()),
@@ -105,70 +65,55 @@ def _report(samples, results, score_seconds, sizes, seed, preset, dci_model):
     }
 
 
-def resolve_sizes(preset, overrides):
-    """The preset's `Sizes` with ``overrides`` ({field: int}, None = keep) applied; UserError if bad."""
-    if preset not in sampling.PRESETS:
-        raise UserError(f"unknown preset {preset!r}; choose from {', '.join(sampling.PRESETS)}")
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    for key, value in overrides.items():
-        if key not in sampling.Sizes.__dataclass_fields__:
-            raise UserError(f"unknown size {key!r}; choose from {', '.join(sampling.Sizes.__dataclass_fields__)}")
-        if not isinstance(value, (int, np.integer)) or value < 2:
-            raise UserError(f"size {key} must be an integer >= 2, got {value!r}")
-    return dataclasses.replace(sampling.PRESETS[preset], **overrides)
+def _spec(spec, options):
+    """An EvalSpec, given or built from `EvalSpec.create`'s keywords (metrics, preset, seed, sizes, dci_model)."""
+    if spec is not None and options:
+        raise TypeError("pass either spec or its options, not both")
+    return spec if spec is not None else EvalSpec.create(**options)
 
 
-def _dci_model(dci_model):
-    """The spec's classifier unless asked otherwise: the faster one does not match it within 0.02."""
-    dci_model = dci_model or "reference"
-    if dci_model not in DCI_MODELS:
-        raise UserError(f"unknown DCI model {dci_model!r}; choose from {', '.join(DCI_MODELS)}")
-    return dci_model
+def _metrics(spec):
+    return [registry.METRICS[name] for name in spec.metrics]
 
 
-def resolve_metrics(metrics):
-    metrics = list(sampling.METRICS if metrics is None else metrics)
-    unknown = [m for m in metrics if m not in sampling.METRICS]
-    if unknown or not metrics:
-        raise UserError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; "
-                        f"choose from {','.join(sampling.METRICS)}")
-    return metrics
-
-
-def evaluate_representation(represent, metrics=None, preset="reference", seed=0, sizes=None, dci_model=None):
-    """Sample, encode and score a representation; returns the metrics dict (see `_report`).
+def evaluate_representation(represent, spec=None, **options):
+    """Sample, encode and score a representation; returns the metrics dict (see `build_report`).
 
     Args:
       represent: image indices (dSprites order) -> codes [n, L]; build it with
         `bvae_tf.metrics.from_images(encode)` (encode: float32 images [n, 64, 64, 1] -> codes),
         `from_factors(fn)` or `from_grid(codes)`.
-      metrics: names from `bvae_tf.metrics.METRICS`; default all.
-      preset: "reference" or "fast"; ``sizes`` (a dict) overrides any of its `Sizes` fields.
-      seed: same seed, same numbers.
-      dci_model: "reference" (sklearn's default GradientBoostingClassifier, as the spec) or
-        "fast" (approximate); default: the preset's.
+      spec: an `EvalSpec`; or its options as keywords: ``metrics`` (names from
+        `bvae_tf.metrics.METRICS`, default all), ``preset`` ("reference" or "fast"), ``sizes`` (a
+        dict overriding any of the preset's `Sizes`), ``seed`` (same seed, same numbers),
+        ``dci_model`` ("reference": sklearn's default GradientBoostingClassifier, as the spec;
+        "fast": approximate).
     """
-    metrics, sizes, dci_model = resolve_metrics(metrics), resolve_sizes(preset, sizes), _dci_model(dci_model)
+    spec = _spec(spec, options)
     start = time.perf_counter()
-    samples = sampling.sample(represent, metrics, sizes, seed)
-    results, seconds = sampling.score(samples, metrics, seed, dci_model)
-    report = _report(samples, results, seconds, sizes, seed, preset, dci_model)
+    metrics = _metrics(spec)
+    samples = sampling.sample(represent, metrics, spec.sizes, spec.seed)
+    results, seconds = sampling.score(samples, metrics, spec)
+    report = build_report(samples, results, seconds, spec)
     report["time"]["total_s"] = time.perf_counter() - start
     return report
 
 
-def evaluate_model(path, metrics=None, preset="reference", seed=0, sizes=None, dci_model=None, encode_batch=1024):
+def evaluate_model(path, spec=None, encode_batch=1024, **options):
     """`evaluate_representation` of a SavedModel's encoder mean; adds ``model`` to the dict."""
-    represent = sampling.from_images(load_encoder(path), batch_size=encode_batch)
-    report = evaluate_representation(represent, metrics, preset, seed, sizes, dci_model)
+    spec = _spec(spec, options)
+    represent = sampling.from_images(SavedModel(path).encoder(), batch_size=encode_batch)
+    report = evaluate_representation(represent, spec)
     report["model"] = os.path.abspath(path)
     return report
 
 
-def evaluate_codes(codes, factors=None, metrics=None, preset="reference", seed=0, sizes=None, dci_model=None):
+def evaluate_codes(codes, factors=None, spec=None, **options):
     """Score precomputed codes: either codes for all 737,280 images in dSprites order (every
-    metric), or ``codes`` with their ``factors`` [N, 5] (MIG, modularity, DCI, SAP; a seeded
-    split takes num_train + num_test points, or two thirds / one third when N is smaller)."""
+    metric), or ``codes`` with their ``factors`` [N, 5] (the metrics of one uniform sample: MIG,
+    modularity, DCI, SAP; a seeded split takes num_train + num_test points, or two thirds / one
+    third when N is smaller). ``spec``/``options`` as in `evaluate_representation`; without
+    ``metrics``, codes with factors get every metric they can."""
     codes = np.asarray(codes)
     if codes.ndim != 2 or not np.issubdtype(codes.dtype, np.floating) or not np.isfinite(codes).all():
         raise UserError(f"codes must be a finite float array [N, L], got {codes.dtype} {codes.shape}")
@@ -176,7 +121,7 @@ def evaluate_codes(codes, factors=None, metrics=None, preset="reference", seed=0
         if len(codes) != NUM_IMAGES:
             raise UserError(f"codes without factors must cover the whole grid: [{NUM_IMAGES}, L] in dSprites "
                             f"order, got {codes.shape}; or also pass factors [N, 5]")
-        return evaluate_representation(sampling.from_grid(codes), metrics, preset, seed, sizes, dci_model)
+        return evaluate_representation(sampling.from_grid(codes), spec, **options)
     factors = np.asarray(factors)
     if factors.shape != (len(codes), len(FACTOR_NAMES)) or not np.issubdtype(factors.dtype, np.integer):
         raise UserError(f"factors must be integer class indices [{len(codes)}, {len(FACTOR_NAMES)}] "
@@ -185,13 +130,16 @@ def evaluate_codes(codes, factors=None, metrics=None, preset="reference", seed=0
         check_classes(factors)
     except ValueError as error:
         raise UserError(f"factors out of range: {error}") from None
-    metrics = resolve_metrics(metrics if metrics is not None else sampling.CODE_METRICS)
-    needs_grid = [m for m in metrics if m not in sampling.CODE_METRICS]
+    code_metrics = [name for name, metric in registry.METRICS.items() if metric.sampler is sampling.CODES]
+    if spec is None and options.get("metrics") is None:
+        options["metrics"] = code_metrics
+    spec = _spec(spec, options)
+    needs_grid = [m for m in spec.metrics if m not in code_metrics]
     if needs_grid:
         raise UserError(f"{', '.join(needs_grid)} need codes for the whole factor grid ([{NUM_IMAGES}, L], "
-                        f"no factors); with codes + factors choose from {','.join(sampling.CODE_METRICS)}")
-    sizes, dci_model, start = resolve_sizes(preset, sizes), _dci_model(dci_model), time.perf_counter()
-    order = np.random.default_rng(seed).permutation(len(codes))
+                        f"no factors); with codes + factors choose from {','.join(code_metrics)}")
+    start, sizes = time.perf_counter(), spec.sizes
+    order = np.random.default_rng(spec.seed).permutation(len(codes))
     if len(codes) >= sizes.num_train + sizes.num_test:
         train, test = order[: sizes.num_train], order[sizes.num_train : sizes.num_train + sizes.num_test]
     else:
@@ -200,10 +148,11 @@ def evaluate_codes(codes, factors=None, metrics=None, preset="reference", seed=0
         raise UserError(f"need at least 6 points to score codes with factors, got {len(codes)}")
     codes = codes.astype(np.float64)
     samples = sampling.Samples({"train": factors[train], "test": factors[test]},
-                               {"train": codes[train], "test": codes[test]}, {}, len(codes), len(codes), 0.0)
-    results, seconds = sampling.score(samples, metrics, seed, dci_model)
-    sizes = dataclasses.replace(sizes, num_train=len(train), num_test=len(test))
-    report = _report(samples, results, seconds, sizes, seed, preset, dci_model)
+                               {"train": codes[train], "test": codes[test]}, {}, sampling.CODES.uniform,
+                               len(codes), len(codes), 0.0)
+    results, seconds = sampling.score(samples, _metrics(spec), spec)
+    spec = dataclasses.replace(spec, sizes=dataclasses.replace(sizes, num_train=len(train), num_test=len(test)))
+    report = build_report(samples, results, seconds, spec)
     report["time"]["total_s"] = time.perf_counter() - start
     return report
 
@@ -213,25 +162,26 @@ def write_report(report, out_dir):
     import pandas as pd
 
     os.makedirs(out_dir, exist_ok=True)
+    folder = ScoresFolder(out_dir)
     report = dict(report)
     matrices = report.pop("matrices")
     num_latents = report["num_latents"]
     labels = {"latent": [f"z{i}" for i in range(num_latents)], "factor": list(FACTOR_NAMES)}
 
-    write_json(os.path.join(out_dir, "metrics.json"), report)
+    write_json(folder.metrics, report)
 
     def dump_npz(temp):
         with open(temp, "wb") as f:  # a file object, so savez keeps the temporary name
             np.savez(f, **{k: v for k, (v, _) in matrices.items()})
 
-    write_atomic(os.path.join(out_dir, "matrices.npz"), dump_npz)
+    write_atomic(folder.matrices, dump_npz)
     for name, (array, axes) in matrices.items():
         rows = labels[axes[0]][: array.shape[0]]
         if array.ndim == 1:
             frame = pd.DataFrame({name: array}, index=rows)
         else:
             frame = pd.DataFrame(array, index=rows, columns=labels[axes[1]][: array.shape[1]])
-        write_text(os.path.join(out_dir, f"{name}.csv"), frame.to_csv())
+        write_text(folder.matrix_csv(name), frame.to_csv())
     return out_dir
 
 
@@ -269,7 +219,7 @@ def main(argv=None):
     parser.add_argument("--codes", help=".npz with `codes` [N, L] + `factors` [N, 5], or `codes` for the whole grid")
     parser.add_argument("--out", help="output folder (default: the model folder, or the .npz's folder)")
     parser.add_argument("--metrics", default=None,
-                        help=f"comma-separated, from {','.join(sampling.METRICS)} (default: all)")
+                        help=f"comma-separated, from {','.join(registry.METRICS)} (default: all)")
     parser.add_argument("--preset", default="reference", choices=sorted(sampling.PRESETS),
                         help="sample sizes: reference = the spec's (default), fast = a quick look")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same numbers (default 0)")
@@ -285,19 +235,19 @@ def main(argv=None):
         raise UserError("pass either a SavedModel folder or --codes FILE.npz (exactly one)")
     if args.encode_batch < 1:
         raise UserError(f"--encode-batch must be >= 1, got {args.encode_batch}")
-    metrics = args.metrics.split(",") if args.metrics else None
-    sizes = {f.name: getattr(args, f.name) for f in dataclasses.fields(sampling.Sizes)}
+    options = dict(metrics=args.metrics.split(",") if args.metrics else None, preset=args.preset, seed=args.seed,
+                   sizes={f.name: getattr(args, f.name) for f in dataclasses.fields(sampling.Sizes)},
+                   dci_model=args.dci_model)
     if args.codes:
-        report = evaluate_codes(*_npz_arrays(args.codes), metrics, args.preset, args.seed, sizes, args.dci_model)
+        report = evaluate_codes(*_npz_arrays(args.codes), **options)
         report["codes"] = os.path.abspath(args.codes)
         out = args.out or os.path.dirname(os.path.abspath(args.codes))
     else:
-        report = evaluate_model(args.model, metrics, args.preset, args.seed, sizes, args.dci_model,
-                                args.encode_batch)
+        report = evaluate_model(args.model, EvalSpec.create(**options), args.encode_batch)
         out = args.out or args.model
     write_report(report, out)
     print(format_table(report))
-    print(f"wrote {os.path.join(out, 'metrics.json')}")
+    print(f"wrote {ScoresFolder(out).metrics}")
     return report
 
 

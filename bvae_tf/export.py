@@ -19,9 +19,9 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from bvae_tf.layout import ModelFolder
 from bvae_tf.model import IMAGE_SHAPE
 
-MODEL_CARD = "model_card.json"
 
 
 def _endpoints(model):
@@ -64,7 +64,7 @@ def export_model(model, path, card=None):
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
     try:
         archive.write_out(staging, verbose=False)
-        with open(os.path.join(staging, MODEL_CARD), "w") as f:
+        with open(ModelFolder(staging).card, "w") as f:
             json.dump(card or {}, f, indent=2, default=str)
         if os.path.exists(path):
             shutil.rmtree(path)

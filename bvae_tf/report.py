@@ -29,40 +29,47 @@ import pandas as pd  # noqa: E402
 from bvae_tf.data.dsprites import FACTOR_NAMES, DSprites  # noqa: E402
 from bvae_tf.errors import UserError, run_cli  # noqa: E402
 from bvae_tf.files import write_atomic, write_text  # noqa: E402
+from bvae_tf.images import tile, traversal_grid  # noqa: E402
+from bvae_tf.layout import ModelFolder, ReportFolder, RunFolder, SweepFolder, run_name  # noqa: E402
+from bvae_tf.metrics import registry  # noqa: E402
+from bvae_tf.saved_model import SavedModel  # noqa: E402
 
-METRIC_LABELS = {
-    "mig": "MIG",
-    "zdiff": "Z-diff (β-VAE score)",
-    "zmin": "Z-min (FactorVAE score)",
-    "modularity": "Modularity",
-    "explicitness": "Explicitness",
-    "dci_disentanglement": "DCI disentanglement",
-    "dci_completeness": "DCI completeness",
-    "dci_informativeness": "DCI informativeness",
-    "sap": "SAP",
-}
 LOSS_TERMS = {"kl": "KL divergence (nats)", "recon": "reconstruction loss (nats)", "loss": "total loss"}
-TABLE_LABELS = {"val_recon": "recon (val)", "val_kl": "KL (val)", "val_loss": "loss (val)",
-                "active_latents_kl": "active latents", **METRIC_LABELS}
+RUN_LABELS = {"val_recon": "recon (val)", "val_kl": "KL (val)", "val_loss": "loss (val)",
+              "active_latents_kl": "active latents"}
+
+
+def metric_labels():
+    """{results.csv column: label} of every registered metric's shown scores."""
+    return registry.score_labels()
+
+
+def table_labels():
+    return {**RUN_LABELS, **metric_labels()}
 
 
 def load_sweep(sweep_dir):
     """The results table and each trial's per-epoch history (one frame, a row per trial and epoch)."""
-    path = os.path.join(sweep_dir, "results.csv")
+    path = SweepFolder(sweep_dir).results
     if not os.path.isfile(path):
         raise UserError(f"{sweep_dir} is not a sweep folder: results.csv is missing (run python -m bvae_tf.sweep)")
     results = pd.read_csv(path)
     if results.empty:
         raise UserError(f"{path} holds no finished trial yet")
+    # Each trial's folders, found from its β and seed in this sweep folder (not from stored paths,
+    # so a copied or moved sweep works).
+    names = [run_name(beta, int(seed)) for beta, seed in zip(results["beta"], results["seed"])]
+    results["run_dir"] = [SweepFolder(sweep_dir).run(name).path for name in names]
+    results["saved_model"] = [SweepFolder(sweep_dir).model(name).path for name in names]
     histories = []
     for row in results.itertuples():
-        history = pd.read_csv(os.path.join(row.run_dir, "history.csv"))
+        history = pd.read_csv(RunFolder(row.run_dir).history)
         histories.append(history.assign(beta=row.beta, seed=row.seed, epoch=history["epoch"] + 1))
     return results, pd.concat(histories, ignore_index=True)
 
 
 def _save(fig, out_dir, name):
-    write_atomic(os.path.join(out_dir, name), lambda temp: fig.savefig(temp, format="png", dpi=110,
+    write_atomic(ReportFolder(out_dir).figure(name), lambda temp: fig.savefig(temp, format="png", dpi=110,
                                                                          bbox_inches="tight"))
     plt.close(fig)
     return name
@@ -97,7 +104,7 @@ def plot_losses(histories, out_dir):
 
 def summarize(results):
     """Table 1: mean ± std over seeds of every loss and metric, one row per β."""
-    columns = [c for c in TABLE_LABELS if c in results]
+    columns = [c for c in table_labels() if c in results]
     grouped = results.groupby("beta")[columns]
     mean, std = grouped.mean(), grouped.std(ddof=1).fillna(0.0)
     table = pd.concat({"mean": mean, "std": std}, axis=1)
@@ -107,8 +114,8 @@ def summarize(results):
 
 def format_table(table):
     """Table 1 as text: one row per β, each cell "mean ± std", columns named as in the figures."""
-    columns = [c for c in TABLE_LABELS if ("mean", c) in table]
-    cells = {TABLE_LABELS[c]: [f"{m:.3f} ± {s:.3f}" for m, s in zip(table[("mean", c)], table[("std", c)])]
+    columns = [c for c in table_labels() if ("mean", c) in table]
+    cells = {table_labels()[c]: [f"{m:.3f} ± {s:.3f}" for m, s in zip(table[("mean", c)], table[("std", c)])]
              for c in columns}
     text = pd.DataFrame({"seeds": [str(n) for n in table[("seeds", "n")]], **cells},
                         index=[f"{beta:g}" for beta in table.index])
@@ -124,7 +131,7 @@ def _markdown(text):
 
 def plot_metrics(results, out_dir):
     """Figure 5: each metric against β (log axis), mean ± std over seeds, β=1 as a red dashed line."""
-    metrics = [m for m in METRIC_LABELS if m in results]
+    metrics = [m for m in metric_labels() if m in results]
     columns = 3
     rows = -(-len(metrics) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.3 * rows), squeeze=False)
@@ -137,7 +144,7 @@ def plot_metrics(results, out_dir):
             ax.axhline(mean[1.0], color="red", linestyle="--", label="β=1 (VAE)")
             ax.legend(fontsize=8)
         ax.set_xscale("log")
-        ax.set(title=METRIC_LABELS[metric], xlabel="β")
+        ax.set(title=metric_labels()[metric], xlabel="β")
         ax.grid(alpha=0.3)
     for ax in axes.flat[len(metrics):]:
         ax.axis("off")
@@ -152,7 +159,7 @@ def _trial(results, beta):
 
 
 def _matrices(trial):
-    path = os.path.join(trial["saved_model"], "matrices.npz")
+    path = ModelFolder(trial["saved_model"]).matrices
     if not os.path.isfile(path):
         raise UserError(f"{path} is missing: evaluate the model first (python -m bvae_tf.evaluate)")
     with np.load(path) as data:
@@ -190,25 +197,6 @@ def plot_matrices(results, out_dir):
     return _save(fig, out_dir, "matrices.png")
 
 
-def _load_model(path):
-    import tensorflow as tf
-
-    model = tf.saved_model.load(path)
-    for name in ("encode", "decode", "reconstruct"):
-        if name not in model.signatures:
-            raise UserError(f"{path}: the SavedModel has no `{name}` signature (export it with bvae_tf.train)")
-    return model
-
-
-def _call(model, signature, array):
-    """Call a SavedModel signature on one array, whatever its input is named."""
-    import tensorflow as tf
-
-    fn = model.signatures[signature]
-    (name,) = fn.structured_input_signature[1]
-    return {key: value.numpy() for key, value in fn(**{name: tf.constant(array, tf.float32)}).items()}
-
-
 def _shown_images(count=8, seed=0):
     """The fixed inputs of the qualitative figures: seeded uniform factors, rendered."""
     classes = DSprites.sample_factors(count, seed)
@@ -217,18 +205,16 @@ def _shown_images(count=8, seed=0):
 
 def plot_traversals(results, out_dir, beta):
     """Figure 4: latent traversal of one image, rows sorted by KL and named by their top-MI factor."""
-    from bvae_tf.images import traversal_grid
-
     available = np.array(sorted(results["beta"].unique()))
     beta = float(available[np.argmin(np.abs(np.log(available + 1e-12) - np.log(beta + 1e-12)))])
     trial = _trial(results, beta)
-    model = _load_model(trial["saved_model"])
-    with open(os.path.join(trial["saved_model"], "model_card.json")) as f:
+    model = SavedModel(trial["saved_model"]).require("encode", "decode")
+    with open(ModelFolder(trial["saved_model"]).card) as f:
         kl = np.asarray(json.load(f)["kl_per_latent"], np.float64)
     image = _shown_images(1)
-    code = _call(model, "encode", image)["mean"][0]
+    code = model.call("encode", image)["mean"][0]
     values = np.linspace(-3, 3, 9)
-    grid, order = traversal_grid(lambda z: _call(model, "decode", z)["probs"], code, kl_per_latent=kl, values=values)
+    grid, order = traversal_grid(lambda z: model.call("decode", z)["probs"], code, kl_per_latent=kl, values=values)
     mi = _matrices(trial).get("mig_normalized_mutual_info")
     fig, ax = plt.subplots(figsize=(7, 0.75 * len(order) + 0.8))
     ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
@@ -244,13 +230,11 @@ def plot_traversals(results, out_dir, beta):
 
 def plot_reconstructions(results, out_dir):
     """Beyond the study: the same inputs reconstructed by every β (the best seed of each)."""
-    from bvae_tf.images import tile
-
     images = _shown_images()
     rows, labels = [images[..., 0]], ["input"]
     for beta in sorted(results["beta"].unique()):
-        model = _load_model(_trial(results, beta)["saved_model"])
-        rows.append(_call(model, "reconstruct", images)["probs"].reshape(-1, 64, 64))
+        model = SavedModel(_trial(results, beta)["saved_model"]).require("reconstruct")
+        rows.append(model.call("reconstruct", images)["probs"].reshape(-1, 64, 64))
         labels.append(f"β={beta:g}")
     grid = tile(np.concatenate(rows), len(images))
     fig, ax = plt.subplots(figsize=(8, 1.0 * len(rows) + 0.5))
@@ -282,12 +266,12 @@ def write_html(out_dir, figures, table_text, title):
     parts.append("<h2>Table 1: metrics per β (mean ± std over seeds)</h2>")
     parts.append(table_text.to_html())
     for caption, name in figures:
-        with open(os.path.join(out_dir, name), "rb") as f:
+        with open(ReportFolder(out_dir).figure(name), "rb") as f:
             encoded = base64.b64encode(f.read()).decode("ascii")
         parts.append(f"<h2>{html.escape(caption)}</h2><img alt='{html.escape(name)}' "
                      f"src='data:image/png;base64,{encoded}'>")
     parts.append("</body></html>")
-    path = os.path.join(out_dir, "report.html")
+    path = ReportFolder(out_dir).html
     write_text(path, "\n".join(parts))
     return path
 
@@ -295,7 +279,7 @@ def write_html(out_dir, figures, table_text, title):
 def make_report(sweep_dir, out_dir=None, traversal_beta=5.0):
     """Write every figure, the table and the HTML page; returns the output folder."""
     results, histories = load_sweep(sweep_dir)
-    out_dir = out_dir or os.path.join(sweep_dir, "report")
+    out_dir = out_dir or SweepFolder(sweep_dir).report
     os.makedirs(out_dir, exist_ok=True)
     figures = [(f"Figure {i + 1}: {label} per epoch", name)
                for i, (label, name) in enumerate(zip(LOSS_TERMS.values(), plot_losses(histories, out_dir)))]
@@ -306,7 +290,7 @@ def make_report(sweep_dir, out_dir=None, traversal_beta=5.0):
     figures.append(("Reconstructions of the same inputs for every β", plot_reconstructions(results, out_dir)))
     figures.append(("Trade-off: reconstruction loss against MIG", plot_tradeoff(results, out_dir)))
     table = summarize(results)
-    write_text(os.path.join(out_dir, "summary.csv"), table.to_csv())
+    write_text(ReportFolder(out_dir).summary_csv, table.to_csv())
     text = format_table(table)
     markdown = _markdown(text)
     lines = [f"# β sweep report: {os.path.basename(os.path.abspath(sweep_dir))}", "",
@@ -314,7 +298,7 @@ def make_report(sweep_dir, out_dir=None, traversal_beta=5.0):
              f"seeds {sorted(int(s) for s in results['seed'].unique())}.", "",
              "## Table 1: mean ± std over seeds", "", markdown, ""]
     lines += [f"## {caption}\n\n![{caption}]({name})\n" for caption, name in figures]
-    write_text(os.path.join(out_dir, "summary.md"), "\n".join(lines))
+    write_text(ReportFolder(out_dir).summary_md, "\n".join(lines))
     write_html(out_dir, figures, text, f"β sweep report: {os.path.basename(os.path.abspath(sweep_dir))}")
     return out_dir
 

@@ -14,6 +14,7 @@ same command and a shared sweep folder; the environment tells each its role:
 """
 
 import argparse
+import dataclasses
 import functools
 import glob
 import json
@@ -24,21 +25,14 @@ import keras
 import keras_tuner as kt
 import pandas as pd
 
-from bvae_tf.data import default_data_dir, prepare_from_args
+from bvae_tf.config import DCI_MODELS, EvalSpec, SweepConfig, TrainConfig
+from bvae_tf.data import prepare_data
 from bvae_tf.errors import UserError, run_cli
-from bvae_tf.evaluate import evaluate_model, resolve_metrics, resolve_sizes, write_report
+from bvae_tf.evaluate import evaluate_model, write_report
 from bvae_tf.files import write_json, write_text
+from bvae_tf.layout import SweepFolder, run_name
 from bvae_tf.metrics import sampling
-from bvae_tf.metrics.dci import MODELS as DCI_MODELS
-from bvae_tf.train import add_training_arguments, check_config, resolve_config, train
-
-REPORT_BETAS = (0.5, 1.0, 2.5, 5.0, 7.5, 10.0, 50.0)
-RESULT_FILE = "result.json"
-RESULTS_CSV = "results.csv"
-
-
-def trial_name(beta, seed):
-    return f"beta{beta:g}_seed{seed}"
+from bvae_tf.train import add_training_arguments, check_run, train
 
 
 class ResumableGridOracle(kt.oracles.GridSearchOracle):
@@ -63,62 +57,61 @@ class ResumableGridOracle(kt.oracles.GridSearchOracle):
 class BetaSweep(kt.Tuner):
     """keras-tuner Tuner over a (β, seed) grid whose trials train, export and evaluate a β-VAE."""
 
-    def __init__(self, settings, out_dir, betas, seeds, preset="fast", metric_seed=0, metrics=None, sizes=None,
-                 dci_model=None, **kwargs):
+    def __init__(self, sweep, **kwargs):
         hyperparameters = kt.HyperParameters()
         # The grid varies the last one fastest: every β of the first seed comes first, so a sweep
         # stopped early already holds a whole β curve.
-        hyperparameters.Choice("seed", [int(s) for s in seeds], ordered=True)
-        hyperparameters.Choice("beta", [float(b) for b in betas], ordered=True)
+        hyperparameters.Choice("seed", list(sweep.seeds), ordered=True)
+        hyperparameters.Choice("beta", list(sweep.betas), ordered=True)
         oracle = ResumableGridOracle(
             objective=kt.Objective("mig", direction="max"),
-            max_trials=len(betas) * len(seeds),
+            max_trials=len(sweep.betas) * len(sweep.seeds),
             hyperparameters=hyperparameters,
             allow_new_entries=False,
             tune_new_entries=False,
             # A failed trial stops the sweep at once with its traceback, rather than being skipped.
             max_consecutive_failed_trials=1,
         )
-        super().__init__(oracle=oracle, directory=out_dir, project_name="tuner", overwrite=False, **kwargs)
-        self.settings, self.out_dir = settings, out_dir
-        self.preset, self.metric_seed, self.metrics, self.sizes = preset, metric_seed, metrics, sizes
-        self.dci_model = dci_model
+        folder = SweepFolder(sweep.out_dir)
+        super().__init__(oracle=oracle, directory=folder.path, project_name=folder.tuner_project, overwrite=False,
+                         **kwargs)
+        self.sweep, self.folder = sweep, folder
+
+    def trial_config(self, beta, seed):
+        return self.sweep.trial(beta, seed, self.folder.runs, self.folder.saved_models, run_name(beta, seed))
 
     def run_trial(self, trial, *args, **kwargs):
         beta, seed = trial.hyperparameters.get("beta"), trial.hyperparameters.get("seed")
-        name = trial_name(beta, seed)
-        run_dir = os.path.join(self.out_dir, "runs", name)
-        result_path = os.path.join(run_dir, RESULT_FILE)
+        config = self.trial_config(beta, seed)
+        result_path = self.folder.run(config.run_name).result
         if os.path.isfile(result_path):  # finished, but killed before keras-tuner recorded it
             with open(result_path) as f:
                 return objective_values(json.load(f))
         start = time.perf_counter()
-        run = train(self.settings, beta=beta, seed=seed, name=name, resume=True, overwrite=False,
-                    runs_dir=os.path.join(self.out_dir, "runs"),
-                    saved_models_dir=os.path.join(self.out_dir, "saved_models"))
+        run = train(config)
         train_seconds = time.perf_counter() - start
-        report = evaluate_model(run["saved_model"], metrics=self.metrics, preset=self.preset,
-                                seed=self.metric_seed, sizes=self.sizes, dci_model=self.dci_model)
-        write_report(report, run["saved_model"])
-        final = run["final"]
+        report = evaluate_model(run.saved_model, self.sweep.evaluation)
+        write_report(report, run.saved_model)
+        final = run.final
         result = {
             "trial_id": trial.trial_id,
             "worker": self.tuner_id,
             "beta": beta,
             "seed": seed,
-            "epochs": len(run["history"].get("loss", [])),
+            "epochs": len(run.history),
             **{f"{split}{term}": final.get(f"{prefix}{term}") for split, prefix in (("train_", ""), ("val_", "val_"))
                for term in ("loss", "recon", "kl")},
-            "active_latents_kl": len(run["active_latents"]),
+            "active_latents_kl": len(run.active_latents),
             "active_latents_std": report["active_latents"],
             **report["scores"],
             "train_seconds": train_seconds,
             "eval_seconds": report["time"]["total_s"],
-            "run_dir": os.path.abspath(run["run_dir"]),
-            "saved_model": os.path.abspath(run["saved_model"]),
+            # Relative to the sweep folder, so a copied or moved sweep still finds its files.
+            "run_dir": os.path.relpath(run.run.path, self.folder.path),
+            "saved_model": os.path.relpath(run.saved_model, self.folder.path),
         }
         write_json(result_path, result)
-        collect_results(self.out_dir)
+        collect_results(self.folder)
         keras.backend.clear_session()  # trials run one after another in this process
         return objective_values(result)
 
@@ -130,28 +123,30 @@ def objective_values(result):
             and value == value}
 
 
-def collect_results(out_dir):
+def collect_results(folder):
     """Gather every finished trial's ``result.json`` into the tidy ``results.csv`` (one row a trial)."""
     rows = []
-    for path in sorted(glob.glob(os.path.join(out_dir, "runs", "*", RESULT_FILE))):
+    for path in sorted(glob.glob(folder.run("*").result)):
         with open(path) as f:
             rows.append(json.load(f))
     table = pd.DataFrame(rows)
     if len(table):
         table = table.sort_values(["beta", "seed"]).reset_index(drop=True)
-    write_text(os.path.join(out_dir, RESULTS_CSV), table.to_csv(index=False))
+    write_text(folder.results, table.to_csv(index=False))
     return table
 
 
 def build_parser():
+    default = SweepConfig()
     parser = argparse.ArgumentParser(prog="python -m bvae_tf.sweep", description=__doc__.splitlines()[0])
     grid = parser.add_argument_group("sweep")
-    grid.add_argument("--betas", type=float, nargs="+", default=list(REPORT_BETAS),
+    grid.add_argument("--betas", type=float, nargs="+", default=list(default.betas),
                       help="β values (default: the report's 0.5 1 2.5 5 7.5 10 50)")
-    grid.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds per β (default 0)")
+    grid.add_argument("--seeds", type=int, nargs="+", default=list(default.seeds),
+                      help="training seeds per β (default 0)")
     grid.add_argument("--name", default="beta_sweep", help="sweep name (default beta_sweep)")
     grid.add_argument("--out", default=None, help="sweep folder (default sweeps/<name>)")
-    grid.add_argument("--preset", choices=sorted(sampling.PRESETS), default="fast",
+    grid.add_argument("--preset", choices=sorted(sampling.PRESETS), default=default.evaluation.preset,
                       help="metric sizes: fast, or reference (the spec's 10,000/5,000) (default fast)")
     grid.add_argument("--metrics", default=None, help="comma-separated metrics (default all)")
     grid.add_argument("--metric-seed", type=int, default=0, help="seed of the metric sampling (default 0)")
@@ -159,60 +154,57 @@ def build_parser():
                       help="DCI classifier: reference (the spec's) or fast (approximate) (default reference)")
     grid.add_argument("--metric-size", action="append", default=[], metavar="NAME=N",
                       help="override one sample size of the preset, e.g. num_train=2000 (repeatable)")
-    grid.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0,
+    grid.add_argument("--verbose", type=int, choices=(0, 1, 2), default=default.training.verbose,
                       help="Keras progress per trial: 0 only a summary line per epoch, 1 bar, 2 Keras' line (default 0)")
     add_training_arguments(parser)
     return parser
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    out_dir = args.out or os.path.join("sweeps", args.name)
-    if len(set(args.betas)) != len(args.betas) or len(set(args.seeds)) != len(args.seeds):
-        raise UserError("--betas and --seeds must not repeat a value")
-    if min(args.betas) < 0:
-        raise UserError(f"--betas must be >= 0, got {min(args.betas)}")
-    metrics = resolve_metrics(args.metrics.split(",")) if args.metrics else None
-    if metrics is not None and "mig" not in metrics:
-        raise UserError(f"--metrics must include mig, the sweep's objective; got {args.metrics}")
+def config_from_args(args):
+    """The SweepConfig of the sweep command's flags (every training flag applies to all trials)."""
     sizes = {}
     for item in args.metric_size:
         name, _, value = item.partition("=")
         if not value.isdigit():
             raise UserError(f"--metric-size takes NAME=N (e.g. num_train=2000), got {item!r}")
         sizes[name] = int(value)
-    resolve_sizes(args.preset, sizes)  # reject a bad size now, not after the first training
-    sweep_keys = ("betas", "seeds", "name", "out", "preset", "metrics", "metric_seed", "metric_size", "dci_model",
-                  "beta", "seed")
-    settings = {key: value for key, value in vars(args).items() if key not in sweep_keys}
-    settings["data_dir"] = args.data_dir or default_data_dir(args)
+    evaluation = EvalSpec.create(metrics=args.metrics.split(",") if args.metrics else None, preset=args.preset,
+                                 seed=args.metric_seed, sizes=sizes, dci_model=args.dci_model)
+    training = TrainConfig.from_args(args)
+    training = training.replace(data=dataclasses.replace(training.data, data_dir=training.data.folder))
+    return SweepConfig(args.betas, args.seeds, args.out or os.path.join("sweeps", args.name), training, evaluation)
+
+
+def run_sweep(sweep):
+    """Run (or resume) every trial of ``sweep``; returns the results table (None on a worker)."""
+    folder = SweepFolder(sweep.out_dir)
     # Check every training flag (and a first trial's resumability) before anything is written.
-    check_config(resolve_config(settings, beta=args.betas[0], seed=args.seeds[0], resume=True,
-                                name=trial_name(args.betas[0], args.seeds[0]),
-                                runs_dir=os.path.join(out_dir, "runs"),
-                                saved_models_dir=os.path.join(out_dir, "saved_models")))
-    prepare_from_args(args)  # once, before any trial (workers reuse it)
-    os.makedirs(out_dir, exist_ok=True)
-    config_path = os.path.join(out_dir, "sweep.json")
-    sweep_config = {"betas": args.betas, "seeds": args.seeds, "preset": args.preset, "metrics": metrics,
-                    "metric_seed": args.metric_seed, "metric_sizes": sizes, "dci_model": args.dci_model,
-                    "training": settings}
-    if os.path.isfile(config_path):
-        with open(config_path) as f:
+    check_run(sweep.trial(sweep.betas[0], sweep.seeds[0], folder.runs, folder.saved_models,
+                          run_name(sweep.betas[0], sweep.seeds[0])))
+    prepare_data(sweep.training.data)  # once, before any trial (workers reuse it)
+    os.makedirs(folder.path, exist_ok=True)
+    identity = sweep.to_dict()
+    if os.path.isfile(folder.config):
+        with open(folder.config) as f:
             previous = json.load(f)
-        if previous != sweep_config:
-            differs = [key for key in sweep_config if previous.get(key) != sweep_config[key]]
-            raise UserError(f"{out_dir} holds a sweep with other settings ({', '.join(differs)} differ); "
+        if previous != identity:
+            differs = [key for key in identity if previous.get(key) != identity[key]]
+            raise UserError(f"{folder.path} holds a sweep with other settings ({', '.join(differs)} differ); "
                             "rerun it with the same flags to resume, or choose another --out")
     else:
-        write_json(config_path, sweep_config)
-    print(f"sweep: {len(args.betas) * len(args.seeds)} trials (β {args.betas} x seeds {args.seeds}) -> {out_dir}")
-    tuner = BetaSweep(settings, out_dir, args.betas, args.seeds, preset=args.preset,
-                      metric_seed=args.metric_seed, metrics=metrics, sizes=sizes, dci_model=args.dci_model)
-    tuner.search()
-    if os.environ.get("KERASTUNER_TUNER_ID", "chief") == "chief":
-        table = collect_results(out_dir)
-        print(f"{len(table)} trials finished; table: {os.path.join(out_dir, RESULTS_CSV)}")
+        write_json(folder.config, identity)
+    print(f"sweep: {len(sweep.betas) * len(sweep.seeds)} trials (β {list(sweep.betas)} x seeds "
+          f"{list(sweep.seeds)}) -> {folder.path}")
+    BetaSweep(sweep).search()
+    if os.environ.get("KERASTUNER_TUNER_ID", "chief") != "chief":
+        return None
+    table = collect_results(folder)
+    print(f"{len(table)} trials finished; table: {folder.results}")
+    return table
+
+
+def main(argv=None):
+    run_sweep(config_from_args(build_parser().parse_args(argv)))
     return 0
 
 

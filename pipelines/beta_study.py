@@ -4,9 +4,9 @@
   python pipelines/beta_study.py                    # the report's settings (hours on CPU)
   python pipelines/beta_study.py --quick --seeds 0 1 --out sweeps/my_study
 
-Any other flag is passed to ``python -m bvae_tf.sweep`` (e.g. ``--precision``, ``--preset``,
-``--strategy``), after the pipeline's own settings, so it wins. Rerunning the same command
-resumes: finished trials are skipped, the data is reused.
+Every flag of ``python -m bvae_tf.sweep`` applies (e.g. ``--precision``, ``--preset``,
+``--strategy``) and wins over the pipeline's settings. Rerunning the same command resumes:
+finished trials are skipped, the data is reused.
 """
 
 import argparse
@@ -25,34 +25,29 @@ CPU_TRAIN_IMAGES_PER_S = 380
 CPU_EVAL_SECONDS = {"reference": 1_100, "fast": 50}
 
 
-def estimate_seconds(settings):
-    trials = len(settings["betas"]) * len(settings["seeds"])
-    images = trials * settings["epochs"] * (settings["subset"] + settings["val_size"])
-    return trials, images, images / CPU_TRAIN_IMAGES_PER_S + trials * CPU_EVAL_SECONDS[settings["preset"]]
+def estimate_seconds(config):
+    trials = len(config.betas) * len(config.seeds)
+    images = trials * config.training.epochs * (config.training.data.subset + config.training.data.val_size)
+    return trials, images, images / CPU_TRAIN_IMAGES_PER_S + trials * CPU_EVAL_SECONDS[config.evaluation.preset]
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    quick = argparse.ArgumentParser(add_help=False)
+    quick.add_argument("--quick", action="store_true")
+    is_quick = quick.parse_known_args(argv)[0].quick
+    # The sweep's own parser, with the study's settings as defaults: one parse, then Python objects.
+    parser = sweep.build_parser()
+    parser.prog, parser.description = "python pipelines/beta_study.py", __doc__.splitlines()[0]
     parser.add_argument("--quick", action="store_true", help="small subset, 2 epochs, fast metrics, 3 β")
-    parser.add_argument("--betas", type=float, nargs="+", help="override the β list")
-    parser.add_argument("--seeds", type=int, nargs="+", help="override the seeds")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--subset", type=int)
-    parser.add_argument("--val-size", type=int)
-    parser.add_argument("--preset", choices=sorted(CPU_EVAL_SECONDS))
-    parser.add_argument("--out", default=None, help="sweep folder (default sweeps/beta_study[_quick])")
-    args, passthrough = parser.parse_known_args(argv)
-    settings = dict(QUICK if args.quick else FULL)
-    settings.update({key: value for key, value in vars(args).items() if key in settings and value is not None})
-    out = args.out or os.path.join("sweeps", "beta_study_quick" if args.quick else "beta_study")
-    trials, images, seconds = estimate_seconds(settings)
+    parser.set_defaults(**(QUICK if is_quick else FULL),
+                        out=os.path.join("sweeps", "beta_study_quick" if is_quick else "beta_study"))
+    config = sweep.config_from_args(parser.parse_args(argv))
+    trials, images, seconds = estimate_seconds(config)
     print(f"beta study: {trials} trials, {images:,} training images in all; on 2 CPU cores expect about "
           f"{seconds / 60:.0f} min ({seconds / 3600:.1f} h); a GPU is many times faster", flush=True)
-    sweep_args = ["--out", out, "--betas", *map(str, settings["betas"]), "--seeds", *map(str, settings["seeds"]),
-                  "--epochs", str(settings["epochs"]), "--subset", str(settings["subset"]),
-                  "--val-size", str(settings["val_size"]), "--preset", settings["preset"], *passthrough]
-    sweep.main(sweep_args)
-    report.main([out])
+    sweep.run_sweep(config)
+    out_dir = report.make_report(config.out_dir)
+    print(f"report written to {out_dir} (open report.html)")
     return 0
 
 

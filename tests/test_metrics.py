@@ -7,7 +7,8 @@ import numpy as np
 from sklearn.metrics import mutual_info_score
 
 from bvae_tf import metrics
-from bvae_tf.data.dsprites import FACTOR_SIZES, DSprites
+from bvae_tf.config import EvalSpec
+from bvae_tf.data.dsprites import FACTOR_SIZES, NUM_IMAGES, DSprites
 from bvae_tf.metrics import utils
 from bvae_tf.metrics.dci import disentanglement_completeness
 from bvae_tf.metrics.modularity import modularity_per_latent
@@ -15,7 +16,7 @@ from bvae_tf.metrics.modularity import modularity_per_latent
 SIZES = np.array(FACTOR_SIZES)
 ROTATION = np.linalg.qr(np.random.default_rng(0).normal(size=(5, 5)))[0]
 # Noise fixed per image, as an encoder's output is: the same image always gets the same code.
-NOISE = np.random.default_rng(1).normal(size=(DSprites.num_images, 5))
+NOISE = np.random.default_rng(1).normal(size=(NUM_IMAGES, 5))
 # Small sizes keep the suite fast; the numbers below hold with margin at these sizes.
 SMALL = metrics.Sizes(num_train=1000, num_test=500, num_points_train=300, num_points_eval=150,
                       batch_size=64, num_variance=1000)
@@ -38,8 +39,17 @@ def rotation(classes):
     return (classes / (SIZES - 1) - 0.5) @ ROTATION
 
 
+def chosen(names):
+    return [metrics.METRICS[name] for name in names]
+
+
+def sample(fn, names, sizes, seed):
+    return metrics.sample(metrics.from_factors(fn), chosen(names), sizes, seed)
+
+
 def scores(fn, which=NO_DCI, sizes=SMALL, seed=0):
-    results, _ = metrics.score(metrics.sample(metrics.from_factors(fn), which, sizes, seed), which)
+    spec = EvalSpec(metrics=tuple(which), sizes=sizes, seed=seed)
+    results, _ = metrics.score(sample(fn, which, sizes, seed), chosen(which), spec)
     return results
 
 
@@ -191,15 +201,17 @@ class Sampling(unittest.TestCase):
             return copy_and_noise(classes)
 
         small = metrics.Sizes(200, 100, 50, 25, 16, 200)
-        a = metrics.sample(metrics.from_factors(fn), metrics.METRICS, small, seed=5)
-        b = metrics.sample(metrics.from_factors(fn), metrics.METRICS, small, seed=5)
+        a = sample(fn, metrics.METRICS, small, seed=5)
+        b = sample(fn, metrics.METRICS, small, seed=5)
         self.assertEqual(len(calls), 2)  # one encoding pass per evaluation
-        self.assertEqual(len(np.unique(calls[0])), len(calls[0]))
-        self.assertEqual(a.num_encoded, len(calls[0]))
-        self.assertLess(a.num_encoded, a.num_drawn + 1)
+        self.assertEqual(len(np.unique(calls[0])), len(calls[0]))  # no image twice
+        drawn = np.concatenate([DSprites.classes_to_indices(f.reshape(-1, 5)) for f in a.factors.values()])
+        self.assertEqual(set(calls[0]), set(drawn))  # every drawn image, and only those
+        self.assertEqual((a.num_drawn, a.num_encoded), (len(drawn), len(calls[0])))
+        self.assertLess(a.num_encoded, a.num_drawn)  # a few images are drawn twice at these sizes
         for key in a.codes:
             np.testing.assert_array_equal(a.codes[key], b.codes[key])
-        c = metrics.sample(metrics.from_factors(fn), metrics.METRICS, small, seed=6)
+        c = sample(fn, metrics.METRICS, small, seed=6)
         self.assertFalse(np.array_equal(a.factors["train"], c.factors["train"]))
 
     def test_a_metric_does_not_depend_on_the_others_requested(self):
@@ -209,15 +221,16 @@ class Sampling(unittest.TestCase):
         self.assertEqual(alone, together)
 
     def test_batches_share_exactly_the_chosen_factor(self):
-        factors, labels = metrics.sampling.draw(("zdiff", "zmin"), SMALL, 0)
+        factors, labels = metrics.METRICS["zdiff"].sampler.draw(SMALL, 0)
+        zmin_factors, zmin_labels = metrics.METRICS["zmin"].sampler.draw(SMALL, 0)
         first, second, k = factors["zdiff_train_1"], factors["zdiff_train_2"], labels["zdiff_train"]
         for p in range(20):
             np.testing.assert_array_equal(first[p, :, k[p]], second[p, :, k[p]])
-            batch = factors["zmin_train"][p]
-            self.assertEqual(len(np.unique(batch[:, labels["zmin_train"][p]])), 1)
+            batch = zmin_factors["zmin_train"][p]
+            self.assertEqual(len(np.unique(batch[:, zmin_labels["zmin_train"][p]])), 1)
 
     def test_gathered_codes_match_their_factors(self):
-        s = metrics.sample(metrics.from_factors(copy), ("zdiff", "mig"), metrics.Sizes(100, 50, 20, 10, 8, 100), 1)
+        s = sample(copy, ("zdiff", "mig"), metrics.Sizes(100, 50, 20, 10, 8, 100), 1)
         for key in s.factors:
             np.testing.assert_array_equal(s.codes[key], s.factors[key])
 

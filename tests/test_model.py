@@ -13,9 +13,9 @@ import numpy as np
 import tensorflow as tf
 
 from bvae_tf.callbacks import NaNGuard
-from bvae_tf.images import traversal_grid
 from bvae_tf.data.dsprites import DSprites, render_dsprites
 from bvae_tf.model import BetaVAE, loss_terms
+from tests.helpers import slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -55,6 +55,7 @@ class LossTermsTest(unittest.TestCase):
         np.testing.assert_allclose(terms["loss"], recon + 4.0 * kl_per_latent.sum(), rtol=1e-5)
 
 
+@slow
 class TrainingTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -73,15 +74,6 @@ class TrainingTest(unittest.TestCase):
         self.assertGreaterEqual((strong_kl < 0.15).sum(), 7, strong_kl)
         self.assertLessEqual((vae_kl < 0.15).sum(), 1, vae_kl)
         self.assertLess(strong_kl.sum(), 0.2 * vae_kl.sum())
-
-    def test_traversal_grid(self):
-        decode = lambda z: keras.ops.convert_to_numpy(keras.ops.sigmoid(self.vae.decoder(z)))
-        code = keras.ops.convert_to_numpy(self.vae.encoder(self.images[:1])[0])[0]
-        kl = [self.vae_last[f"kl_{i}"] for i in range(10)]
-        grid, order = traversal_grid(decode, code, kl)
-        self.assertEqual(grid.shape, (10 * 64, 7 * 64))
-        self.assertEqual(order[0], int(np.argmax(kl)))
-        self.assertTrue(0 <= grid.min() and grid.max() <= 1)
 
     def test_nan_guard_keeps_last_good_weights(self):
         guard = NaNGuard()
@@ -139,6 +131,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 """)
 
 
+@slow
 class MirroredTest(unittest.TestCase):
     def test_two_replicas_match_one_device(self):
         out = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], cwd=ROOT, capture_output=True, text=True,

@@ -24,7 +24,6 @@ import tensorflow as tf  # noqa: E402
 from bvae_tf.data.dsprites import DSprites  # noqa: E402
 from bvae_tf.evaluate import evaluate_model  # noqa: E402
 from bvae_tf.metrics import METRICS, PRESETS  # noqa: E402
-from bvae_tf.metrics.sampling import draw  # noqa: E402
 
 
 def export_random_encoder(path, latents=10):
@@ -46,7 +45,7 @@ def export_random_encoder(path, latents=10):
 
 
 def images_alone(metric, sizes, seed):
-    factors, _ = draw((metric,), sizes, seed)
+    factors, _ = METRICS[metric].sampler.draw(sizes, seed)
     return len(np.unique(np.concatenate([DSprites.classes_to_indices(f.reshape(-1, 5)) for f in factors.values()])))
 
 

@@ -1,6 +1,10 @@
-"""The dSprites data layer: ground truth and renderer, sources, sharded TFRecords."""
+"""The dSprites data layer: ground truth and renderer, sources, sharded TFRecords.
 
-import os
+The ground truth and the sources need numpy only; the TFRecord writer and reader (TensorFlow)
+are imported on first use, so ``bvae_tf.metrics`` can use the ground truth without TensorFlow.
+"""
+
+import importlib
 
 from bvae_tf.data.dsprites import (
     FACTOR_NAMES,
@@ -10,42 +14,48 @@ from bvae_tf.data.dsprites import (
     render_dsprites,
 )
 from bvae_tf.data.sources import SOURCES, load_source
-from bvae_tf.data.tfrecord import make_dataset, prepare, read_manifest, split_indices
-from bvae_tf.errors import UserError
+
+_TFRECORD = ("make_dataset", "prepare", "read_manifest", "split_indices")
 
 __all__ = [
     "FACTOR_NAMES", "FACTOR_SIZES", "NUM_IMAGES", "DSprites", "render_dsprites", "SOURCES",
-    "load_source", "make_dataset", "prepare", "read_manifest", "split_indices",
-    "add_data_arguments", "prepare_from_args",
+    "load_source", *_TFRECORD, "add_data_arguments", "prepare_data",
 ]
 
 
+def __getattr__(name):
+    if name in _TFRECORD:
+        return getattr(importlib.import_module("bvae_tf.data.tfrecord"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def add_data_arguments(parser, seed_flag="--data-seed"):
-    """The data flags shared by `bvae_tf.data prepare`, `bvae_tf.train` and `bvae_tf.sweep`."""
+    """The data flags shared by `bvae_tf.data prepare`, `bvae_tf.train` and `bvae_tf.sweep`
+    (their defaults are :class:`bvae_tf.config.DataConfig`'s)."""
+    from bvae_tf.config import DataConfig
+
+    default = DataConfig()
     group = parser.add_argument_group("data")
-    group.add_argument("--source", nargs="+", default=["render"], metavar="NAME [PATH]",
+    group.add_argument("--source", nargs="+", default=list(default.source), metavar="NAME [PATH]",
                        help="render (embedded renderer, default) | npz PATH | hdf5 PATH | tfds [DATA_DIR]")
-    group.add_argument("--subset", type=int, default=50_000,
+    group.add_argument("--subset", type=int, default=default.subset,
                        help="training images drawn at random (seeded); 0 = all not held out (default 50000)")
-    group.add_argument("--val-size", type=int, default=5_000, help="held-out validation images (default 5000)")
-    group.add_argument(seed_flag, type=int, default=0, dest="data_seed",
+    group.add_argument("--val-size", type=int, default=default.val_size,
+                       help="held-out validation images (default 5000)")
+    group.add_argument(seed_flag, type=int, default=default.seed, dest="data_seed",
                        help="seed of the subset and split (default 0)")
-    group.add_argument("--shard-size", type=int, default=5_000, help="records per TFRecord shard (default 5000)")
+    group.add_argument("--shard-size", type=int, default=default.shard_size,
+                       help="records per TFRecord shard (default 5000)")
     group.add_argument("--data-dir", default=None,
                        help="prepared TFRecord folder (default data/dsprites-<source>-n<subset>-v<val>-s<seed>)")
     return group
 
 
-def default_data_dir(args):
-    return os.path.join("data", f"dsprites-{args.source[0]}-n{args.subset}-v{args.val_size}-s{args.data_seed}")
+def prepare_data(config, progress=True):
+    """Prepare (or reuse) the TFRecords a :class:`~bvae_tf.config.DataConfig` names; return their folder."""
+    from bvae_tf.data.tfrecord import prepare
 
-
-def prepare_from_args(args, progress=True):
-    """Validate the data flags, prepare (or reuse) the TFRecords and return their folder."""
-    if len(args.source) > 2:
-        raise UserError(f"--source takes a name and at most one path, got {' '.join(args.source)}")
-    name, path = args.source[0], (args.source[1] if len(args.source) == 2 else None)
-    folder = args.data_dir or default_data_dir(args)
-    prepare(folder, load_source(name, path), subset=args.subset, val_size=args.val_size,
-            seed=args.data_seed, shard_size=args.shard_size, progress=progress)
-    return folder
+    path = config.source[1] if len(config.source) == 2 else None
+    prepare(config.folder, load_source(config.source[0], path), subset=config.subset, val_size=config.val_size,
+            seed=config.seed, shard_size=config.shard_size, progress=progress)
+    return config.folder

@@ -3,7 +3,8 @@
 import argparse
 import json
 
-from bvae_tf.data import add_data_arguments, prepare_from_args, read_manifest
+from bvae_tf.config import DataConfig
+from bvae_tf.data import add_data_arguments, prepare_data, read_manifest
 from bvae_tf.errors import run_cli
 
 
@@ -22,7 +23,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command == "prepare":
-        folder = prepare_from_args(args, progress=not args.quiet)
+        folder = prepare_data(DataConfig.from_flags(vars(args)), progress=not args.quiet)
     else:
         folder = args.folder
     manifest = read_manifest(folder)

@@ -21,8 +21,6 @@ NUM_IMAGES = int(np.prod(FACTOR_SIZES))  # 737,280
 IMAGE_SIZE = 64
 SHAPE_NAMES = ("square", "ellipse", "heart")
 
-# Official `latents_values` columns: color (constant 1), then the five factors.
-LATENT_NAMES = ("color",) + FACTOR_NAMES
 FACTOR_VALUES = (
     np.array([1.0, 2.0, 3.0]),
     np.linspace(0.5, 1.0, 6),
@@ -173,12 +171,6 @@ class DSprites:
     the 3 GB set in memory; pass ``images`` (an array indexed in official order, e.g. from the
     official file) to look images up instead.
     """
-
-    factor_names = FACTOR_NAMES
-    factor_sizes = FACTOR_SIZES
-    num_factors = len(FACTOR_SIZES)
-    num_images = NUM_IMAGES
-    image_shape = (IMAGE_SIZE, IMAGE_SIZE, 1)
 
     def __init__(self, images=None):
         if images is not None and len(images) != NUM_IMAGES:

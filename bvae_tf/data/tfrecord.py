@@ -25,7 +25,6 @@ from bvae_tf.files import write_json
 FORMAT_VERSION = 1
 MANIFEST = "dataset.json"
 SPLITS = ("train", "validation")
-PACKED_BYTES = dsprites.IMAGE_SIZE * dsprites.IMAGE_SIZE // 8
 
 _FEATURES = {
     "image": tf.io.FixedLenFeature([], tf.string),

@@ -10,7 +10,9 @@ import dataclasses
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from bvae_tf.metrics import utils
+from bvae_tf.data.dsprites import FACTOR_SIZES, DSprites
+from bvae_tf.metrics import sampling, utils
+from bvae_tf.metrics.registry import Metric, Sampler, Score
 
 
 @dataclasses.dataclass
@@ -52,3 +54,28 @@ def beta_vae_score(train_features, train_labels, eval_features, eval_labels):
         train_accuracy=float(np.mean(model.predict(x_train) == y_train)),
         mean_abs_diff=mean_abs_diff,
     )
+
+
+def draw(sizes, seed):
+    """Pairs of batches sharing one factor k (chosen uniformly per pair) and nothing else by design."""
+    factors, labels = {}, {}
+    for split, num in (("train", sizes.num_points_train), ("eval", sizes.num_points_eval)):
+        rng = sampling.rng(seed, "zdiff" + split)
+        k = rng.integers(0, len(FACTOR_SIZES), num)
+        first = DSprites.sample_factors(num * sizes.batch_size, rng).reshape(num, sizes.batch_size, -1)
+        second = DSprites.sample_factors(num * sizes.batch_size, rng).reshape(num, sizes.batch_size, -1)
+        second[np.arange(num), :, k] = first[np.arange(num), :, k]  # share factor k pairwise
+        factors[f"zdiff_{split}_1"], factors[f"zdiff_{split}_2"], labels[f"zdiff_{split}"] = first, second, k
+    return factors, labels
+
+
+def _score(samples, spec):
+    codes, labels = samples.codes, samples.labels
+    train, test = (features(codes[f"zdiff_{x}_1"], codes[f"zdiff_{x}_2"]) for x in ("train", "eval"))
+    return beta_vae_score(train, labels["zdiff_train"], test, labels["zdiff_eval"])
+
+
+METRIC = Metric("zdiff", Sampler("zdiff", draw, uniform="zdiff_train_1"), _score, (
+    Score("score", "zdiff", "Z-diff (β-VAE score)"),
+    Score("train_accuracy", "zdiff_train"),
+))

@@ -13,6 +13,8 @@ from joblib import Parallel, delayed
 from sklearn.ensemble import GradientBoostingClassifier
 
 from bvae_tf.metrics import utils
+from bvae_tf.metrics.registry import Metric, Score
+from bvae_tf.metrics.sampling import CODES, train_test
 
 EPS = 1e-11  # added inside the logs, as the reference does
 # "reference" is disentanglement_lib's classifier (sklearn defaults). "fast" (20 stages at a 5x
@@ -94,3 +96,15 @@ def dci(train_codes, train_factors, test_codes, test_factors, seed=0, model="ref
         disentanglement_per_latent=per_latent,
         completeness_per_factor=per_factor,
     )
+
+
+def _score(samples, spec):
+    return dci(*train_test(samples), seed=spec.seed, model=spec.dci_model)
+
+
+METRIC = Metric("dci", CODES, _score, (
+    Score("disentanglement", "dci_disentanglement", "DCI disentanglement"),
+    Score("completeness", "dci_completeness", "DCI completeness"),
+    Score("informativeness", "dci_informativeness", "DCI informativeness"),
+    Score("informativeness_train", "dci_informativeness_train"),
+))

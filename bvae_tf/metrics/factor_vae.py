@@ -10,7 +10,9 @@ import warnings
 
 import numpy as np
 
-from bvae_tf.metrics import utils
+from bvae_tf.data.dsprites import FACTOR_SIZES, DSprites
+from bvae_tf.metrics import sampling, utils
+from bvae_tf.metrics.registry import Metric, Sampler, Score
 
 
 @dataclasses.dataclass
@@ -70,3 +72,31 @@ def factor_vae_score(train_features, train_labels, eval_features, eval_labels, a
         active_latents=int(active.sum()),
         votes=train_votes,
     )
+
+
+def draw(sizes, seed):
+    """Batches in which one factor k (chosen uniformly per batch) keeps one value; a uniform
+    sample for the global variance."""
+    factors, labels = {}, {}
+    for split, num in (("train", sizes.num_points_train), ("eval", sizes.num_points_eval)):
+        rng = sampling.rng(seed, "zmin" + split)
+        k = rng.integers(0, len(FACTOR_SIZES), num)
+        batch = DSprites.sample_factors(num * sizes.batch_size, rng).reshape(num, sizes.batch_size, -1)
+        fixed = DSprites.sample_factors(num, rng)
+        batch[np.arange(num), :, k] = fixed[np.arange(num), k][:, None]  # one value of k per batch
+        factors[f"zmin_{split}"], labels[f"zmin_{split}"] = batch, k
+    factors["zmin_variance"] = DSprites.sample_factors(sizes.num_variance, sampling.rng(seed, "zminvar"))
+    return factors, labels
+
+
+def _score(samples, spec):
+    codes, labels = samples.codes, samples.labels
+    std = global_std(codes["zmin_variance"])
+    train, test = (features(codes[f"zmin_{x}"], std) for x in ("train", "eval"))
+    return factor_vae_score(train, labels["zmin_train"], test, labels["zmin_eval"], active=std >= utils.ACTIVE_STD)
+
+
+METRIC = Metric("zmin", Sampler("zmin", draw, uniform="zmin_variance"), _score, (
+    Score("score", "zmin", "Z-min (FactorVAE score)"),
+    Score("train_accuracy", "zmin_train"),
+))

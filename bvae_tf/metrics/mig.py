@@ -10,6 +10,8 @@ import dataclasses
 import numpy as np
 
 from bvae_tf.metrics import utils
+from bvae_tf.metrics.registry import Metric, Score
+from bvae_tf.metrics.sampling import CODES
 
 
 @dataclasses.dataclass
@@ -44,3 +46,10 @@ def mig(codes, factors, num_bins=utils.NUM_BINS):
         normalized_mutual_info=normalized,
         factor_entropy=entropy,
     )
+
+
+def _score(samples, spec):
+    return mig(samples.codes["train"], samples.factors["train"])
+
+
+METRIC = Metric("mig", CODES, _score, (Score("score", "mig", "MIG"),))

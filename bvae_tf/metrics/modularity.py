@@ -12,6 +12,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from bvae_tf.metrics import utils
+from bvae_tf.metrics.registry import Metric, Score
+from bvae_tf.metrics.sampling import CODES, train_test
 
 
 @dataclasses.dataclass
@@ -77,3 +79,14 @@ def modularity_explicitness(train_codes, train_factors, test_codes, test_factors
         explicitness_per_factor=np.array(test_auc),
         mutual_info=mi,
     )
+
+
+def _score(samples, spec):
+    return modularity_explicitness(*train_test(samples))
+
+
+METRIC = Metric("modularity", CODES, _score, (
+    Score("modularity", "modularity", "Modularity"),
+    Score("explicitness", "explicitness", "Explicitness"),
+    Score("explicitness_train", "explicitness_train"),
+))

@@ -1,8 +1,8 @@
 """Samplers: build the scorers' arrays from a representation and the dSprites ground truth.
 
 Encoding is the cost of every evaluation, so `sample` first draws the factor vectors of every
-requested metric (each metric family from its own seeded stream, so a metric's number does not
-depend on which other metrics run), then encodes each distinct image once, in large batches, and
+requested metric (each sampler from its own seeded stream, so a metric's number does not depend
+on which other metrics run), then encodes each distinct image once, in large batches, and
 gathers the codes back. At the reference sizes Z-diff alone draws 1.9M images, more than the
 737,280 of the whole grid; deduplication caps the cost at the grid.
 
@@ -15,17 +15,8 @@ import time
 
 import numpy as np
 
-from bvae_tf.data.dsprites import FACTOR_SIZES, NUM_IMAGES, DSprites
-from bvae_tf.metrics import beta_vae, factor_vae
-from bvae_tf.metrics.dci import dci
-from bvae_tf.metrics.mig import mig
-from bvae_tf.metrics.modularity import modularity_explicitness
-from bvae_tf.metrics.sap import sap
-from bvae_tf.metrics.utils import ACTIVE_STD
-
-METRICS = ("mig", "zdiff", "zmin", "modularity", "dci", "sap")
-CODE_METRICS = ("mig", "modularity", "dci", "sap")  # scored on one shared uniform sample
-BATCH_METRICS = ("zdiff", "zmin")  # scored on batches built by intervening on the factors
+from bvae_tf.data.dsprites import NUM_IMAGES, DSprites
+from bvae_tf.metrics.registry import Sampler
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +36,8 @@ PRESETS = {
     # Quick looks: fewer, smaller batches keep the encoded images near 30k (~10-20 s on 2 cores).
     "fast": Sizes(1_000, 500, 200, 100, 32, 1_000),
 }
+
+
 def from_images(encode, dataset=None, batch_size=1024):
     """Representation that renders images and encodes them with ``encode``.
 
@@ -79,37 +72,21 @@ def from_grid(codes):
     return lambda indices: codes[indices].astype(np.float64)
 
 
-def _rng(seed, stream):
-    """An independent generator per (seed, metric family)."""
+def rng(seed, stream):
+    """An independent generator per (seed, sampler stream)."""
     return np.random.default_rng([seed, sum(map(ord, stream))])
 
 
-def draw(metrics, sizes, seed):
-    """Factor classes every requested metric needs: ``{name: int array [..., 5]}`` (plus labels)."""
-    factors, labels = {}, {}
-    num_factors = len(FACTOR_SIZES)
-    if any(m in metrics for m in CODE_METRICS):
-        rng = _rng(seed, "codes")
-        factors["train"] = DSprites.sample_factors(sizes.num_train, rng)
-        factors["test"] = DSprites.sample_factors(sizes.num_test, rng)
-    for split, num in (("train", sizes.num_points_train), ("eval", sizes.num_points_eval)):
-        if "zdiff" in metrics:
-            rng = _rng(seed, "zdiff" + split)
-            k = rng.integers(0, num_factors, num)
-            first = DSprites.sample_factors(num * sizes.batch_size, rng).reshape(num, sizes.batch_size, -1)
-            second = DSprites.sample_factors(num * sizes.batch_size, rng).reshape(num, sizes.batch_size, -1)
-            second[np.arange(num), :, k] = first[np.arange(num), :, k]  # share factor k pairwise
-            factors[f"zdiff_{split}_1"], factors[f"zdiff_{split}_2"], labels[f"zdiff_{split}"] = first, second, k
-        if "zmin" in metrics:
-            rng = _rng(seed, "zmin" + split)
-            k = rng.integers(0, num_factors, num)
-            batch = DSprites.sample_factors(num * sizes.batch_size, rng).reshape(num, sizes.batch_size, -1)
-            fixed = DSprites.sample_factors(num, rng)
-            batch[np.arange(num), :, k] = fixed[np.arange(num), k][:, None]  # one value of k per batch
-            factors[f"zmin_{split}"], labels[f"zmin_{split}"] = batch, k
-    if "zmin" in metrics:
-        factors["zmin_variance"] = DSprites.sample_factors(sizes.num_variance, _rng(seed, "zminvar"))
-    return factors, labels
+def draw_codes(sizes, seed):
+    """One uniform sample split into train and test points, shared by the code-based metrics."""
+    generator = rng(seed, "codes")
+    train = DSprites.sample_factors(sizes.num_train, generator)
+    return {"train": train, "test": DSprites.sample_factors(sizes.num_test, generator)}, {}
+
+
+# MIG, modularity, DCI and SAP score one uniform sample of (codes, factors), also given directly
+# by users with codes and factors of their own (`evaluate --codes`).
+CODES = Sampler("codes", draw_codes, uniform="train")
 
 
 @dataclasses.dataclass
@@ -119,14 +96,31 @@ class Samples:
     factors: dict
     codes: dict
     labels: dict
+    uniform: str  # the key of a uniform sample of codes (for the count of active latents)
     num_drawn: int  # images the metrics asked for
     num_encoded: int  # distinct images actually encoded
     encode_seconds: float
 
 
-def sample(represent, metrics=METRICS, sizes=PRESETS["reference"], seed=0):
+def train_test(samples):
+    """The code-based metrics' arguments: (train codes, train factors, test codes, test factors)."""
+    c, f = samples.codes, samples.factors
+    return c["train"], f["train"], c["test"], f["test"]
+
+
+def samplers_of(metrics):
+    """The distinct samplers of ``metrics`` (Metric objects), in order of first use."""
+    return list(dict.fromkeys(metric.sampler for metric in metrics))
+
+
+def sample(represent, metrics, sizes=PRESETS["reference"], seed=0):
     """Draw every requested metric's factors, encode each distinct image once, gather codes."""
-    factors, labels = draw(metrics, sizes, seed)
+    factors, labels = {}, {}
+    samplers = samplers_of(metrics)
+    for sampler in samplers:
+        drawn, drawn_labels = sampler.draw(sizes, seed)
+        factors.update(drawn)
+        labels.update(drawn_labels)
     flat = [DSprites.classes_to_indices(f.reshape(-1, f.shape[-1])) for f in factors.values()]
     unique, inverse = np.unique(np.concatenate(flat), return_inverse=True)
     start = time.perf_counter()
@@ -140,36 +134,21 @@ def sample(represent, metrics=METRICS, sizes=PRESETS["reference"], seed=0):
         size = int(np.prod(f.shape[:-1]))
         codes[name] = encoded[inverse[offset : offset + size]].reshape(f.shape[:-1] + (-1,))
         offset += size
-    return Samples(factors, codes, labels, len(inverse), len(unique), seconds)
+    return Samples(factors, codes, labels, samplers[0].uniform, len(inverse), len(unique), seconds)
 
 
-def score(samples, metrics=METRICS, seed=0, dci_model="reference"):
-    """Run the scorers on ``samples``: ``({metric: Result}, {metric: seconds})``. ``seed`` seeds
-    the classifiers that draw random numbers (DCI's trees, SAP's SVMs)."""
-    c, f, results, seconds = samples.codes, samples.factors, {}, {}
-    split = (c.get("train"), f.get("train"), c.get("test"), f.get("test"))
-    for name in metrics:
+def uniform_codes(samples):
+    """Codes of uniformly drawn images, [N, L] (batched samples are flattened)."""
+    codes = samples.codes[samples.uniform]
+    return codes.reshape(-1, codes.shape[-1])
+
+
+def score(samples, metrics, spec):
+    """Run the scorers of ``metrics`` (Metric objects) on ``samples``:
+    ``({name: Result}, {name: seconds})``."""
+    results, seconds = {}, {}
+    for metric in metrics:
         start = time.perf_counter()
-        if name == "mig":
-            results[name] = mig(c["train"], f["train"])
-        elif name == "modularity":
-            results[name] = modularity_explicitness(*split)
-        elif name == "dci":
-            results[name] = dci(*split, seed=seed, model=dci_model)
-        elif name == "sap":
-            results[name] = sap(*split, seed=seed)
-        elif name == "zdiff":
-            train, test = (beta_vae.features(c[f"zdiff_{x}_1"], c[f"zdiff_{x}_2"]) for x in ("train", "eval"))
-            labels = samples.labels
-            results[name] = beta_vae.beta_vae_score(train, labels["zdiff_train"], test, labels["zdiff_eval"])
-        elif name == "zmin":
-            std = factor_vae.global_std(c["zmin_variance"])
-            train, test = (factor_vae.features(c[f"zmin_{x}"], std) for x in ("train", "eval"))
-            labels = samples.labels
-            results[name] = factor_vae.factor_vae_score(
-                train, labels["zmin_train"], test, labels["zmin_eval"], active=std >= ACTIVE_STD
-            )
-        else:
-            raise ValueError(f"unknown metric {name!r}; choose from {', '.join(METRICS)}")
-        seconds[name] = time.perf_counter() - start
+        results[metric.name] = metric.score(samples, spec)
+        seconds[metric.name] = time.perf_counter() - start
     return results, seconds

@@ -13,6 +13,8 @@ from joblib import Parallel, delayed
 from sklearn.svm import LinearSVC
 
 from bvae_tf.metrics import utils
+from bvae_tf.metrics.registry import Metric, Score
+from bvae_tf.metrics.sampling import CODES, train_test
 
 
 @dataclasses.dataclass
@@ -53,3 +55,10 @@ def sap(train_codes, train_factors, test_codes, test_factors, seed=0, n_jobs=Non
         active_latents=int(utils.active_latents(train_codes).sum()),
         score_matrix=matrix,
     )
+
+
+def _score(samples, spec):
+    return sap(*train_test(samples), seed=spec.seed)
+
+
+METRIC = Metric("sap", CODES, _score, (Score("score", "sap", "SAP"),))

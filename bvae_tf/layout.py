@@ -1,0 +1,141 @@
+"""Where every artefact of a run, a SavedModel (with its scores) and a sweep lives.
+
+The one owner of file and folder names: every command reads and writes through these classes,
+so a name changes here or nowhere. Folders are plain paths; nothing is created here.
+
+    runs/<run>/            config.json, history.csv, logs/{train,validation}, checkpoints/, backup/,
+                           result.json (a sweep trial's row)
+    saved_models/<run>/    the SavedModel, model_card.json; scores: metrics.json, matrices.npz,
+                           <metric>_<matrix>.csv
+    sweeps/<sweep>/        sweep.json, results.csv, runs/<trial>/, saved_models/<trial>/, tuner/,
+                           report/ (figures, summary.csv, summary.md, report.html)
+"""
+
+import dataclasses
+import os
+
+
+def run_name(beta, seed):
+    """The default name of a run, and the name of a sweep's trial."""
+    return f"beta{beta:g}_seed{seed}"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunFolder:
+    """A training run: settings, per-epoch history, TensorBoard logs, checkpoints."""
+
+    path: str
+
+    @property
+    def config(self):
+        return os.path.join(self.path, "config.json")
+
+    @property
+    def history(self):
+        return os.path.join(self.path, "history.csv")
+
+    @property
+    def logs(self):
+        return os.path.join(self.path, "logs")
+
+    @property
+    def checkpoints(self):
+        return os.path.join(self.path, "checkpoints")
+
+    @property
+    def checkpoint(self):
+        return os.path.join(self.checkpoints, "latest.weights.h5")
+
+    @property
+    def backup(self):
+        """Keras BackupAndRestore's state, for --resume."""
+        return os.path.join(self.path, "backup")
+
+    @property
+    def result(self):
+        """A finished sweep trial's row of results.csv."""
+        return os.path.join(self.path, "result.json")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoresFolder:
+    """An evaluation's outputs: the scores and the factor x latent matrices."""
+
+    path: str
+
+    @property
+    def metrics(self):
+        return os.path.join(self.path, "metrics.json")
+
+    @property
+    def matrices(self):
+        return os.path.join(self.path, "matrices.npz")
+
+    def matrix_csv(self, name):
+        return os.path.join(self.path, f"{name}.csv")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFolder(ScoresFolder):
+    """An exported SavedModel, its model card, and (by default) its scores beside it."""
+
+    @property
+    def card(self):
+        return os.path.join(self.path, "model_card.json")
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepFolder:
+    """A sweep: its settings, the results table, one run and one SavedModel per trial, the report."""
+
+    path: str
+
+    @property
+    def config(self):
+        return os.path.join(self.path, "sweep.json")
+
+    @property
+    def results(self):
+        return os.path.join(self.path, "results.csv")
+
+    @property
+    def runs(self):
+        return os.path.join(self.path, "runs")
+
+    @property
+    def saved_models(self):
+        return os.path.join(self.path, "saved_models")
+
+    tuner_project = "tuner"  # keras-tuner's state: <sweep>/tuner/
+
+    @property
+    def report(self):
+        return os.path.join(self.path, "report")
+
+    def run(self, trial):
+        return RunFolder(os.path.join(self.runs, trial))
+
+    def model(self, trial):
+        return ModelFolder(os.path.join(self.saved_models, trial))
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportFolder:
+    """A sweep's report: PNG figures, Table 1 (CSV and Markdown) and one HTML page."""
+
+    path: str
+
+    def figure(self, name):
+        return os.path.join(self.path, name)
+
+    @property
+    def summary_csv(self):
+        return os.path.join(self.path, "summary.csv")
+
+    @property
+    def summary_md(self):
+        return os.path.join(self.path, "summary.md")
+
+    @property
+    def html(self):
+        return os.path.join(self.path, "report.html")

@@ -1,0 +1,115 @@
+"""bvae_tf.config: one validated settings object per run, evaluation and sweep, built from flags or Python."""
+
+import argparse
+import json
+import subprocess
+import sys
+import unittest
+
+from bvae_tf.config import DataConfig, EvalSpec, SweepConfig, TrainConfig
+from bvae_tf.errors import UserError
+from bvae_tf.metrics.sampling import PRESETS
+
+
+class TrainConfigTest(unittest.TestCase):
+    def test_defaults_are_the_reports(self):
+        config = TrainConfig()
+        self.assertEqual((config.beta, config.latent_dim, config.learning_rate, config.batch_size, config.epochs,
+                          config.seed), (1.0, 10, 1e-3, 32, 10, 0))
+        self.assertEqual((config.data.source, config.data.subset, config.data.val_size), (("render",), 50_000, 5_000))
+        self.assertEqual(config.run_name, "beta1_seed0")
+        self.assertEqual(config.data.folder, "data/dsprites-render-n50000-v5000-s0")
+
+    def test_dict_round_trip_through_json(self):
+        config = TrainConfig.from_dict({"beta": 5, "subset": 100, "data_seed": 3, "source": "npz /x/d.npz"})
+        self.assertIsInstance(config.beta, float)  # beta=5 from Python writes what --beta 5 writes
+        self.assertEqual(config.data, DataConfig(("npz", "/x/d.npz"), subset=100, seed=3))
+        settings = json.loads(json.dumps(config.to_dict()))
+        self.assertEqual(settings["data_seed"], 3)
+        self.assertEqual(settings["source"], ["npz", "/x/d.npz"])
+        self.assertEqual(TrainConfig.from_dict(settings), config)
+
+    def test_from_args_takes_only_training_flags(self):
+        args = argparse.Namespace(beta=2.0, epochs=3, subset=64, betas=[1.0, 2.0], preset="fast", metric_size=[])
+        config = TrainConfig.from_args(args)
+        self.assertEqual((config.beta, config.epochs, config.data.subset), (2.0, 3, 64))
+
+    def test_bad_values_name_their_flag(self):
+        cases = [
+            (dict(beta=-1), "--beta must be a finite number >= 0"),
+            (dict(beta=float("inf")), "--beta"),
+            (dict(beta=float("nan")), "--beta"),
+            (dict(learning_rate=float("inf")), "--learning-rate must be positive"),
+            (dict(batch_size=0), "--batch-size must be positive"),
+            (dict(epochs=2.5), "--epochs must be an integer"),
+            (dict(latent_dim="ten"), "--latent-dim must be a number"),
+            (dict(precision="float8"), "--precision must be one of"),
+            (dict(resume=True, overwrite=True), "exclude each other"),
+            (dict(name="a/b"), "--name must be a plain folder name"),
+            (dict(shard_size=0), "--shard-size must be positive"),
+            (dict(source=["npz", "a", "b"]), "--source takes a name and at most one path"),
+            (dict(betas=[1]), "unknown training settings: betas"),
+        ]
+        for values, message in cases:
+            with self.subTest(values=values), self.assertRaisesRegex(UserError, message):
+                TrainConfig.from_dict(values)
+
+    def test_frozen(self):
+        with self.assertRaises(Exception):
+            TrainConfig().beta = 2.0
+
+
+class EvalSpecTest(unittest.TestCase):
+    def test_create_applies_size_overrides_to_the_preset(self):
+        spec = EvalSpec.create(["mig", "sap"], "fast", 3, {"num_train": 400, "num_test": None})
+        self.assertEqual(spec.sizes.num_train, 400)
+        self.assertEqual(spec.sizes.num_test, PRESETS["fast"].num_test)
+        self.assertEqual(spec.size_overrides, {"num_train": 400})
+        self.assertEqual((spec.metrics, spec.seed, spec.dci_model), (("mig", "sap"), 3, "reference"))
+
+    def test_default_is_every_metric_at_reference_sizes(self):
+        spec = EvalSpec()
+        self.assertEqual(spec.metrics, ("mig", "zdiff", "zmin", "modularity", "dci", "sap"))
+        self.assertEqual(spec.sizes, PRESETS["reference"])
+
+    def test_bad_values(self):
+        for kwargs, message in [(dict(metrics=["mig", "bogus"]), "unknown metric"), (dict(metrics=[]), "none given"),
+                                (dict(preset="huge"), "unknown preset"), (dict(dci_model="xgb"), "DCI model"),
+                                (dict(sizes={"num_train": 1}), "num_train must be an integer >= 2"),
+                                (dict(sizes={"num_trian": 5}), "unknown size num_trian")]:
+            with self.subTest(kwargs=kwargs), self.assertRaisesRegex(UserError, message):
+                EvalSpec.create(**kwargs)
+
+
+class SweepConfigTest(unittest.TestCase):
+    def test_identity_leaves_out_per_trial_and_presentation_settings(self):
+        sweep = SweepConfig(betas=[1, 5], seeds=[0, 1], training=TrainConfig(epochs=2, verbose=2))
+        identity = sweep.to_dict()
+        self.assertEqual((identity["betas"], identity["seeds"], identity["version"]), ([1.0, 5.0], [0, 1], 1))
+        self.assertEqual(identity["training"]["epochs"], 2)
+        for key in ("beta", "seed", "name", "runs_dir", "resume", "verbose"):
+            self.assertNotIn(key, identity["training"])
+        quiet = SweepConfig(betas=[1, 5], seeds=[0, 1], training=TrainConfig(epochs=2, verbose=0))
+        self.assertEqual(quiet.to_dict(), identity)
+        trial = sweep.trial(5.0, 1, "r", "s", "beta5_seed1")
+        self.assertEqual((trial.beta, trial.seed, trial.resume, trial.runs_dir, trial.epochs), (5.0, 1, True, "r", 2))
+
+    def test_bad_grids(self):
+        for kwargs, message in [(dict(betas=[1, float("nan")]), "finite"), (dict(betas=[1, float("inf")]), "finite"),
+                                (dict(betas=[-1]), "finite numbers >= 0"), (dict(betas=[1, 1]), "must not repeat"),
+                                (dict(seeds=[]), "at least one"),
+                                (dict(evaluation=EvalSpec.create(["zdiff"])), "must include mig")]:
+            with self.subTest(kwargs=kwargs), self.assertRaisesRegex(UserError, message):
+                SweepConfig(**kwargs)
+
+
+class ImportTest(unittest.TestCase):
+    def test_scorers_and_settings_import_without_tensorflow(self):
+        code = ("import sys, bvae_tf.metrics, bvae_tf.config, bvae_tf.layout, bvae_tf.images; "
+                "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+
+
+if __name__ == "__main__":
+    unittest.main()
