@@ -12,9 +12,11 @@ TensorFlow is not imported here: settings are plain values.
 import dataclasses
 import math
 import os
+import typing
 from typing import Optional, Tuple
 
 from bvae_tf.errors import UserError
+from bvae_tf.layout import trial_name
 from bvae_tf.metrics import registry
 from bvae_tf.metrics.dci import MODELS as DCI_MODELS
 from bvae_tf.metrics.sampling import PRESETS, Sizes
@@ -44,14 +46,25 @@ def _coerce_numbers(config):
     ``beta=5`` must give the same config.json as ``--beta 5``)."""
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
-        if field.type not in (int, float) or isinstance(value, bool):
+        kind = next((t for t in (field.type, *typing.get_args(field.type)) if t in (int, float)), None)
+        if kind is None or value is None or isinstance(value, bool):
             continue
         try:
-            number = field.type(value)
+            number = kind(value)
         except (TypeError, ValueError, OverflowError):
             raise UserError(f"{_flag(field.name)} must be a number, got {value!r}") from None
-        _require(field.type is float or number == value, f"{_flag(field.name)} must be an integer, got {value!r}")
+        _require(kind is float or number == value, f"{_flag(field.name)} must be an integer, got {value!r}")
         object.__setattr__(config, field.name, number)
+
+
+MAX_SEED = 2**32 - 1  # NumPy's legacy seeding, sklearn's random_state and Keras' set_random_seed take no more
+MAX_INT32 = 2**31 - 1  # TensorFlow's shapes and batch sizes
+
+
+def _check_range(config, fields, low, high):
+    for field in fields:
+        value = getattr(config, field)
+        _require(low <= value <= high, f"{_flag(field)} must be between {low} and {high}, got {value}")
 
 
 def _known(cls, values, what):
@@ -85,6 +98,8 @@ class DataConfig:
         object.__setattr__(self, "source", source)
         _require(1 <= len(source) <= 2, f"--source takes a name and at most one path, got {' '.join(source)}")
         _check_positive(self, ("shard_size",))
+        _check_range(self, ("subset", "val_size"), 0, MAX_INT32)
+        _require(0 <= self.seed <= MAX_SEED, f"--data-seed must be between 0 and {MAX_SEED}, got {self.seed}")
 
     @classmethod
     def from_flags(cls, values, base=None):
@@ -103,10 +118,54 @@ class DataConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """One training run: model, optimisation and data, plus where it goes and how it reports."""
+class ModelSpec:
+    """One objective of the model zoo as the settings see it (the Keras classes are in bvae_tf.models)."""
 
-    beta: float = 1.0
+    name: str  # --model
+    title: str
+    paper: str
+    loss: str
+    main: str  # the hyperparameter a sweep varies
+    defaults: dict  # each hyperparameter of the model -> its default (None: derived when training)
+    grid: Tuple[float, ...]  # the reference study's values of ``main``
+
+
+# Defaults: β-VAE's β=1 (the plain VAE, the baseline); the others the middle of the reference grid.
+MODELS = {spec.name: spec for spec in (
+    ModelSpec("beta_vae", "β-VAE", "Higgins et al., ICLR 2017", "recon + β·kl", "beta", {"beta": 1.0},
+              (1, 2, 4, 6, 8, 16)),
+    ModelSpec("annealed_vae", "AnnealedVAE", "Burgess et al., arXiv 1804.03599", "recon + γ·|kl − C(step)|",
+              "c_max", {"c_max": 25.0, "gamma": 1000.0, "iteration_threshold": None}, (5, 10, 25, 50, 75, 100)),
+    ModelSpec("factor_vae", "FactorVAE", "Kim & Mnih, ICML 2018", "recon + kl + γ·TC_D", "gamma", {"gamma": 30.0},
+              (10, 20, 30, 40, 50, 100)),
+    ModelSpec("dip_vae_i", "DIP-VAE-I", "Kumar et al., ICLR 2018",
+              "recon + kl + λ_od Σ_{i≠j} Cov[μ]_ij² + λ_d Σ_i (Cov[μ]_ii − 1)²", "lambda_od",
+              {"lambda_od": 5.0, "lambda_d_factor": 10.0}, (1, 2, 5, 10, 20, 50)),
+    ModelSpec("dip_vae_ii", "DIP-VAE-II", "Kumar et al., ICLR 2018",
+              "as DIP-VAE-I with Cov = Cov[μ] + E[diag exp(logvar)]", "lambda_od",
+              {"lambda_od": 5.0, "lambda_d_factor": 1.0}, (1, 2, 5, 10, 20, 50)),
+    ModelSpec("beta_tcvae", "β-TCVAE", "Chen et al., NeurIPS 2018", "recon + kl + (β − 1)·TC", "beta", {"beta": 6.0},
+              (1, 2, 4, 6, 8, 10)),
+)}
+REPORT_BETAS = (0.5, 1.0, 2.5, 5.0, 7.5, 10.0, 50.0)  # the β-VAE report's grid, the sweep's default
+HYPERPARAMETERS = ("beta", "gamma", "c_max", "iteration_threshold", "lambda_od", "lambda_d_factor")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """One training run: model, optimisation and data, plus where it goes and how it reports.
+
+    The hyperparameters (``beta`` … ``lambda_d_factor``) are None unless the model has them;
+    an unset one of the model takes the model's default, a set one it lacks is an error.
+    """
+
+    model: str = "beta_vae"
+    beta: Optional[float] = None
+    gamma: Optional[float] = None
+    c_max: Optional[float] = None
+    iteration_threshold: Optional[int] = None  # AnnealedVAE; None: a third of the run's steps
+    lambda_od: Optional[float] = None
+    lambda_d_factor: Optional[float] = None  # DIP-VAE: λ_d = lambda_d_factor · λ_od
     latent_dim: int = 10
     learning_rate: float = 1e-3
     batch_size: int = 32
@@ -115,7 +174,7 @@ class TrainConfig:
     precision: str = "auto"
     strategy: str = "default"
     data: DataConfig = DataConfig()
-    name: Optional[str] = None  # default beta<β>_seed<seed>
+    name: Optional[str] = None  # default <model>_<hyperparameter><value>_seed<seed>
     runs_dir: str = "runs"
     saved_models_dir: str = "saved_models"
     resume: bool = False
@@ -128,8 +187,10 @@ class TrainConfig:
     def __post_init__(self):
         _coerce_numbers(self)
         _require(isinstance(self.data, DataConfig), "data must be a DataConfig")
-        _require(self.beta >= 0 and math.isfinite(self.beta), f"--beta must be a finite number >= 0, got {self.beta}")
+        self._resolve_hyperparameters()
         _check_positive(self, ("latent_dim", "batch_size", "epochs", "learning_rate"))
+        _check_range(self, ("latent_dim", "batch_size", "epochs"), 1, MAX_INT32)
+        _check_range(self, ("seed",), 0, MAX_SEED)
         _require(self.precision in PRECISIONS,
                  f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         _require(self.strategy in STRATEGIES,
@@ -139,9 +200,36 @@ class TrainConfig:
         _require(name and os.sep not in name and name not in (".", ".."),
                  f"--name must be a plain folder name, got {name!r}")
 
+    def _resolve_hyperparameters(self):
+        _require(self.model in MODELS, f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        spec = MODELS[self.model]
+        for name in HYPERPARAMETERS:
+            value = getattr(self, name)
+            if name not in spec.defaults:
+                own = ", ".join(_flag(n) for n in spec.defaults)
+                _require(value is None, f"{_flag(name)} does not apply to --model {self.model} (its hyperparameters: "
+                                        f"{own})")
+                continue
+            if value is None:
+                value = spec.defaults[name]
+                object.__setattr__(self, name, value)
+            if name == "iteration_threshold":
+                _require(value is None or value > 0, f"--iteration-threshold must be positive, got {value}")
+            else:
+                _require(value >= 0 and math.isfinite(value), f"{_flag(name)} must be a finite number >= 0, got {value}")
+
+    @property
+    def hyperparameters(self):
+        """The model's hyperparameters and their values (None: derived when training)."""
+        return {name: getattr(self, name) for name in MODELS[self.model].defaults}
+
+    @property
+    def main_value(self):
+        return getattr(self, MODELS[self.model].main)
+
     @property
     def run_name(self):
-        return self.name or f"beta{self.beta:g}_seed{self.seed}"
+        return self.name or trial_name(self.model, MODELS[self.model].main, self.main_value, self.seed)
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -192,6 +280,7 @@ class EvalSpec:
         _coerce_numbers(self)
         object.__setattr__(self, "metrics", _resolve_metrics(self.metrics))
         _require(self.preset in PRESETS, f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
+        _require(0 <= self.seed <= MAX_SEED, f"--seed must be between 0 and {MAX_SEED}, got {self.seed}")
         _require(self.dci_model in DCI_MODELS,
                  f"unknown DCI model {self.dci_model!r}; choose from {', '.join(DCI_MODELS)}")
         for field in dataclasses.fields(Sizes):
@@ -220,37 +309,67 @@ class EvalSpec:
 
 @dataclasses.dataclass(frozen=True)
 class SweepConfig:
-    """A grid of (β, seed) trials, each trained with ``training`` and scored with ``evaluation``."""
+    """A grid of trials: every (model, value of its main hyperparameter) setting for every seed,
+    each trained with the ``training`` template and scored with ``evaluation``."""
 
-    betas: Tuple[float, ...] = (0.5, 1.0, 2.5, 5.0, 7.5, 10.0, 50.0)  # the report's
+    settings: Tuple[Tuple[str, float], ...] = tuple(("beta_vae", beta) for beta in REPORT_BETAS)
     seeds: Tuple[int, ...] = (0,)
     out_dir: str = os.path.join("sweeps", "beta_sweep")
     training: TrainConfig = TrainConfig(verbose=0)
     evaluation: EvalSpec = dataclasses.field(default_factory=lambda: EvalSpec.create(preset="fast"))
 
     def __post_init__(self):
-        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        settings = tuple((str(model), _finite_value(model, value)) for model, value in self.settings)
+        object.__setattr__(self, "settings", settings)
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
-        _require(self.betas and self.seeds, "--betas and --seeds need at least one value each")
-        _require(len(set(self.betas)) == len(self.betas) and len(set(self.seeds)) == len(self.seeds),
-                 "--betas and --seeds must not repeat a value")
-        bad = [b for b in self.betas if not (b >= 0 and math.isfinite(b))]
-        _require(not bad, f"--betas must be finite numbers >= 0, got {bad[0] if bad else None}")
+        _require(self.settings and self.seeds, "a sweep needs at least one value and one seed")
+        _require(len(set(self.seeds)) == len(self.seeds), "--seeds must not repeat a value")
+        bad = [seed for seed in self.seeds if not 0 <= seed <= MAX_SEED]
+        _require(not bad, f"--seeds must be between 0 and {MAX_SEED}, got {bad[0] if bad else None}")
+        names = {}
+        for model, value in self.settings:
+            name = self.trial_name(model, value, 0)
+            _require(name not in names, f"values {names.get(name)} and {value!r} of {model} give the same trial "
+                                        f"({name}); give each value once, differing in its first 6 digits")
+            names[name] = value
         _require("mig" in self.evaluation.metrics,
                  f"--metrics must include mig, the sweep's objective; got {','.join(self.evaluation.metrics)}")
 
-    def trial(self, beta, seed, runs_dir, saved_models_dir, name):
+    @staticmethod
+    def trial_name(model, value, seed):
+        return trial_name(model, MODELS[model].main, value, seed)
+
+    @property
+    def models(self):
+        return tuple(dict.fromkeys(model for model, _ in self.settings))
+
+    def trial(self, model, value, seed, runs_dir, saved_models_dir):
         """The TrainConfig of one trial (resumable, so a rerun continues it)."""
-        return self.training.replace(beta=beta, seed=seed, name=name, resume=True, overwrite=False,
-                                     runs_dir=runs_dir, saved_models_dir=saved_models_dir)
+        unset = {name: None for name in HYPERPARAMETERS}
+        return self.training.replace(model=model, **{**unset, MODELS[model].main: value}, seed=seed, name=None,
+                                     resume=True, overwrite=False, runs_dir=runs_dir,
+                                     saved_models_dir=saved_models_dir)
 
     def to_dict(self):
         """``sweep.json``: what identifies the sweep (a rerun must match it to resume)."""
         training = self.training.to_dict()
         # Per-trial settings, and presentation (verbose), do not identify the sweep.
-        for key in ("beta", "seed", "name", "runs_dir", "saved_models_dir", "resume", "overwrite", "verbose"):
+        for key in ("model", *HYPERPARAMETERS, "seed", "name", "runs_dir", "saved_models_dir", "resume",
+                    "overwrite", "verbose"):
             training.pop(key)
         spec = self.evaluation
-        return {"version": CONFIG_VERSION, "betas": list(self.betas), "seeds": list(self.seeds),
-                "preset": spec.preset, "metrics": list(spec.metrics), "metric_seed": spec.seed,
-                "metric_sizes": spec.size_overrides, "dci_model": spec.dci_model, "training": training}
+        return {"version": CONFIG_VERSION, "settings": [list(setting) for setting in self.settings],
+                "seeds": list(self.seeds), "preset": spec.preset, "metrics": list(spec.metrics),
+                "metric_seed": spec.seed, "metric_sizes": spec.size_overrides, "dci_model": spec.dci_model,
+                "training": training}
+
+
+def _finite_value(model, value):
+    _require(model in MODELS, f"--model must be one of {', '.join(MODELS)}, got {model!r}")
+    flag = "--betas" if MODELS[model].main == "beta" else "--values"
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{flag}: {value!r} is not a number") from None
+    _require(value >= 0 and math.isfinite(value), f"{flag} must be finite numbers >= 0, got {value} ({model})")
+    return value

@@ -6,7 +6,7 @@ so a name changes here or nowhere. Folders are plain paths; nothing is created h
     runs/<run>/            config.json, history.csv, logs/{train,validation}, checkpoints/, backup/,
                            result.json (a sweep trial's row)
     saved_models/<run>/    the SavedModel, model_card.json; scores: metrics.json, matrices.npz,
-                           <metric>_<matrix>.csv
+                           <metric>_<matrix>.csv; encodings.npz (cached encoder means)
     sweeps/<sweep>/        sweep.json, results.csv, runs/<trial>/, saved_models/<trial>/, tuner/,
                            report/ (figures, summary.csv, summary.md, report.html)
 """
@@ -15,8 +15,13 @@ import dataclasses
 import os
 
 
+def trial_name(model, hyperparameter, value, seed):
+    """The default name of a run, and the name of a sweep's trial, e.g. ``beta_vae_beta5_seed0``."""
+    return f"{model}_{hyperparameter}{value:g}_seed{seed}"
+
+
 def run_name(beta, seed):
-    """The default name of a run, and the name of a sweep's trial."""
+    """The name of a β-VAE run from before the model zoo (``beta5_seed0``): older sweeps use it."""
     return f"beta{beta:g}_seed{seed}"
 
 
@@ -82,6 +87,11 @@ class ModelFolder(ScoresFolder):
     @property
     def card(self):
         return os.path.join(self.path, "model_card.json")
+
+    @property
+    def encodings(self):
+        """The encoder means of the dSprites images encoded so far (`bvae_tf.encodings`)."""
+        return os.path.join(self.path, "encodings.npz")
 
 
 @dataclasses.dataclass(frozen=True)

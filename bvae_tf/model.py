@@ -1,12 +1,15 @@
-"""The β-VAE: a convolutional encoder and decoder, and the training loss of Higgins et al. (2017).
+"""The VAE all models share (a convolutional encoder and decoder), and β-VAE (Higgins et al. 2017).
 
-Reading order follows keras.io's VAE example: the two halves, the loss as a pure function,
-then the model whose ``train_step`` puts them together.
+Reading order follows keras.io's VAE example: the two halves, the per-latent KL metric, then
+the model whose ``train_step`` puts them together. The loss formulas are in
+``bvae_tf.objectives``; the other objectives in ``bvae_tf.zoo``.
 """
 
 import keras
 import tensorflow as tf
 from keras import layers, ops
+
+from bvae_tf import objectives
 
 IMAGE_SHAPE = (64, 64, 1)
 ACTIVE_KL_NATS = 0.01  # a latent with mean KL above this (in nats) carries information
@@ -70,22 +73,6 @@ class Decoder(layers.Layer):
         return self.logits_head(x)
 
 
-def loss_terms(images, logits, mean, logvar, beta):
-    """The β-VAE loss and its parts, in float32.
-
-    recon: Bernoulli NLL summed over the 4,096 pixels; kl_per_latent: closed-form
-    KL(N(mean, exp(logvar)) || N(0, 1)) per latent; both averaged over the batch. Summing (not
-    averaging) over pixels keeps β's meaning from the papers. Returns a dict with ``loss``
-    (recon + β·kl), ``recon``, ``kl`` (summed over latents) and ``kl_per_latent`` [latent_dim].
-    """
-    images, logits, mean, logvar = (ops.cast(t, "float32") for t in (images, logits, mean, logvar))
-    pixel_nll = ops.binary_crossentropy(images, logits, from_logits=True)
-    recon = ops.mean(ops.sum(pixel_nll, axis=(1, 2, 3)))
-    kl_per_latent = ops.mean(0.5 * (ops.square(mean) + ops.exp(logvar) - 1.0 - logvar), axis=0)
-    kl = ops.sum(kl_per_latent)
-    return {"loss": recon + beta * kl, "recon": recon, "kl": kl, "kl_per_latent": kl_per_latent}
-
-
 class LatentKL(keras.metrics.Metric):
     """Mean KL of each latent over an epoch (``kl_0`` ...) and how many are active (> 0.01 nats)."""
 
@@ -101,7 +88,7 @@ class LatentKL(keras.metrics.Metric):
 
     def result(self):
         mean_kl = self.total / ops.maximum(self.count, 1.0)
-        logs = {f"kl_{i}": mean_kl[i] for i in range(self.latent_dim)}
+        logs = {f"kl_{i}": kl for i, kl in enumerate(ops.unstack(mean_kl, self.latent_dim))}
         logs["active_latents"] = ops.sum(ops.cast(mean_kl > ACTIVE_KL_NATS, "float32"))
         return logs
 
@@ -110,33 +97,46 @@ class LatentKL(keras.metrics.Metric):
         self.count.assign(0.0)
 
 
-class BetaVAE(keras.Model):
-    """A β-VAE (β=1: the plain VAE). Calling it returns Bernoulli logits of a reconstruction
-    from the posterior mean; ``fit`` trains on batches of images in {0, 1}.
+class VAE(keras.Model):
+    """The VAE every model of the zoo shares: encoder, reparameterised sample, Bernoulli decoder,
+    and loss = reconstruction + ``regularizer(kl, mean, logvar, z)``, the hook each objective
+    overrides (as disentanglement_lib's ``BaseVAE.regularizer``). ``terms`` names the extra
+    numbers a regularizer logs (e.g. ``("tc",)``). Calling the model returns Bernoulli logits of
+    a reconstruction from the posterior mean; ``fit`` trains on batches of images in {0, 1}.
 
     ``rank1_logs``: return logs of shape [1] from train/test_step, the workaround for
     MultiWorkerMirroredStrategy (keras-team/keras#20585; see ``callbacks.SqueezeLogs``).
     """
 
-    def __init__(self, latent_dim=10, beta=1.0, seed=None, rank1_logs=False, **kwargs):
+    terms = ()
+
+    def __init__(self, latent_dim=10, seed=None, rank1_logs=False, **kwargs):
         super().__init__(**kwargs)
         self.latent_dim = latent_dim
-        self.beta = float(beta)
+        self.seed = seed
         self.rank1_logs = rank1_logs
         self.encoder = Encoder(latent_dim, name="encoder")
         self.decoder = Decoder(name="decoder")
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "recon", "kl")}
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "recon", "kl", *self.terms)}
         self.latent_kl = LatentKL(latent_dim)
+
+    def regularizer(self, kl, mean, logvar, z):
+        """(penalty added to the reconstruction loss, {term: value} to log)."""
+        raise NotImplementedError
+
+    def hyperparameters(self):
+        """{name: value} of the objective's hyperparameters (logged each epoch, in the model card)."""
+        raise NotImplementedError
 
     @property
     def metrics(self):
         return [*self.trackers.values(), self.latent_kl]
 
-    def build(self, input_shape=(None, *IMAGE_SHAPE)):
+    def build(self, input_shape=None):
         """Create the weights. ``train_step`` never calls ``self(x)``, so call this before
         ``compile``, or export and keras-tuner checkpoints fail on an unbuilt model."""
-        mean, _ = self.encoder(keras.KerasTensor(input_shape))
+        mean, _ = self.encoder(keras.KerasTensor(input_shape or (None, *IMAGE_SHAPE)))
         self.decoder(mean)
 
     def call(self, images):
@@ -149,9 +149,15 @@ class BetaVAE(keras.Model):
         return mean + ops.exp(0.5 * logvar) * epsilon
 
     def compute_terms(self, images):
+        """The loss and everything logged, in float32: ``loss``, ``recon``, ``kl``, ``kl_per_latent``,
+        the sample ``z`` and the regularizer's terms."""
         mean, logvar = self.encoder(images)
-        logits = self.decoder(self.sample(mean, logvar))
-        return loss_terms(images, logits, mean, logvar, self.beta)
+        z = self.sample(mean, logvar)
+        recon = objectives.bernoulli_reconstruction(images, self.decoder(z))
+        kl_per_latent = objectives.gaussian_kl_per_latent(mean, logvar)
+        kl = ops.sum(kl_per_latent)
+        penalty, logged = self.regularizer(kl, mean, logvar, z)
+        return {"loss": recon + penalty, "recon": recon, "kl": kl, "kl_per_latent": kl_per_latent, "z": z, **logged}
 
     def train_step(self, images):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -177,4 +183,18 @@ class BetaVAE(keras.Model):
         return logs
 
     def get_config(self):
-        return {**super().get_config(), "latent_dim": self.latent_dim, "beta": self.beta}
+        return {**super().get_config(), "latent_dim": self.latent_dim, "seed": self.seed, **self.hyperparameters()}
+
+
+class BetaVAE(VAE):
+    """β-VAE (Higgins et al. 2017): loss = recon + β·KL; β=1 is the plain VAE."""
+
+    def __init__(self, latent_dim=10, beta=1.0, seed=None, rank1_logs=False, **kwargs):
+        super().__init__(latent_dim, seed=seed, rank1_logs=rank1_logs, **kwargs)
+        self.beta = float(beta)
+
+    def regularizer(self, kl, mean, logvar, z):
+        return self.beta * kl, {}
+
+    def hyperparameters(self):
+        return {"beta": self.beta}

@@ -1,10 +1,12 @@
-"""β sweeps with keras-tuner: ``python -m bvae_tf.sweep --betas 0.5 1 2.5 5 7.5 10 50 --seeds 0 1 2``.
+"""Sweeps with keras-tuner: ``python -m bvae_tf.sweep --betas 0.5 1 2.5 5 7.5 10 50 --seeds 0 1 2``,
+``--model beta_tcvae --values 1 2 4 6 8 10``, several ``--model``s, or ``--study reference``.
 
-A :class:`BetaSweep` tuner walks the grid of (β, seed) with keras-tuner's grid oracle; each
-trial trains a β-VAE (``bvae_tf.train``), exports it, scores it (``bvae_tf.evaluate``) and
-returns every number, MIG being the objective. keras-tuner keeps the oracle's state in the
-sweep folder, so running the same command again skips finished trials and redoes only the
-one that was interrupted (whose training itself resumes from its last finished epoch).
+A :class:`ModelSweep` tuner walks the grid of (model and a value of its main hyperparameter,
+seed) with keras-tuner's grid oracle; each trial trains the model (``bvae_tf.train``), exports
+it, scores it (``bvae_tf.evaluate``) and returns every number, MIG being the objective.
+keras-tuner keeps the oracle's state in the sweep folder, so running the same command again
+skips finished trials and redoes only the one that was interrupted (whose training itself
+resumes from its last finished epoch).
 
 Scale-out: keras-tuner's distributed mode. Start one chief and any number of workers with the
 same command and a shared sweep folder; the environment tells each its role:
@@ -25,12 +27,13 @@ import keras
 import keras_tuner as kt
 import pandas as pd
 
-from bvae_tf.config import DCI_MODELS, EvalSpec, SweepConfig, TrainConfig
+from bvae_tf.config import DCI_MODELS, MODELS, REPORT_BETAS, EvalSpec, SweepConfig, TrainConfig
 from bvae_tf.data import prepare_data
 from bvae_tf.errors import UserError, run_cli
 from bvae_tf.evaluate import evaluate_model, write_report
 from bvae_tf.files import write_json, write_text
-from bvae_tf.layout import SweepFolder, run_name
+from bvae_tf.layout import SweepFolder
+from bvae_tf.locks import folder_lock
 from bvae_tf.metrics import sampling
 from bvae_tf.train import add_training_arguments, check_run, train
 
@@ -54,18 +57,19 @@ class ResumableGridOracle(kt.oracles.GridSearchOracle):
         self._populate_next = list(self.end_order)
 
 
-class BetaSweep(kt.Tuner):
-    """keras-tuner Tuner over a (β, seed) grid whose trials train, export and evaluate a β-VAE."""
+class ModelSweep(kt.Tuner):
+    """keras-tuner Tuner over a grid of (setting, seed) whose trials train, export and evaluate
+    a model; a setting is a model and a value of its main hyperparameter, e.g. ``factor_vae:30.0``."""
 
     def __init__(self, sweep, **kwargs):
         hyperparameters = kt.HyperParameters()
-        # The grid varies the last one fastest: every β of the first seed comes first, so a sweep
-        # stopped early already holds a whole β curve.
+        # The grid varies the last one fastest: every setting of the first seed comes first, so a
+        # sweep stopped early already holds whole curves.
         hyperparameters.Choice("seed", list(sweep.seeds), ordered=True)
-        hyperparameters.Choice("beta", list(sweep.betas), ordered=True)
+        hyperparameters.Choice("setting", [f"{model}:{value!r}" for model, value in sweep.settings])
         oracle = ResumableGridOracle(
             objective=kt.Objective("mig", direction="max"),
-            max_trials=len(sweep.betas) * len(sweep.seeds),
+            max_trials=len(sweep.settings) * len(sweep.seeds),
             hyperparameters=hyperparameters,
             allow_new_entries=False,
             tune_new_entries=False,
@@ -77,35 +81,43 @@ class BetaSweep(kt.Tuner):
                          **kwargs)
         self.sweep, self.folder = sweep, folder
 
-    def trial_config(self, beta, seed):
-        return self.sweep.trial(beta, seed, self.folder.runs, self.folder.saved_models, run_name(beta, seed))
-
     def run_trial(self, trial, *args, **kwargs):
-        beta, seed = trial.hyperparameters.get("beta"), trial.hyperparameters.get("seed")
-        config = self.trial_config(beta, seed)
+        model, value = trial.hyperparameters.get("setting").split(":")
+        value, seed = float(value), trial.hyperparameters.get("seed")
+        config = self.sweep.trial(model, value, seed, self.folder.runs, self.folder.saved_models)
         result_path = self.folder.run(config.run_name).result
         if os.path.isfile(result_path):  # finished, but killed before keras-tuner recorded it
             with open(result_path) as f:
                 return objective_values(json.load(f))
+        finished = len(glob.glob(self.folder.run("*").result))
+        print(f"sweep: trial {finished + 1} of {len(self.sweep.settings) * len(self.sweep.seeds)}: {config.run_name}",
+              flush=True)
         start = time.perf_counter()
         run = train(config)
         train_seconds = time.perf_counter() - start
-        report = evaluate_model(run.saved_model, self.sweep.evaluation)
-        write_report(report, run.saved_model)
+        # A run whose loss became NaN is recorded as failed, without metrics: scores of its last
+        # good weights would pass for a finished trial's.
+        report = None
+        if not run.nan_epoch:
+            report = evaluate_model(run.saved_model, self.sweep.evaluation)
+            write_report(report, run.saved_model)
         final = run.final
         result = {
             "trial_id": trial.trial_id,
             "worker": self.tuner_id,
-            "beta": beta,
+            "model": model,
+            "hyperparameter": MODELS[model].main,
+            "value": value,
             "seed": seed,
+            "status": f"failed: loss became NaN in epoch {run.nan_epoch}" if run.nan_epoch else "finished",
             "epochs": len(run.history),
             **{f"{split}{term}": final.get(f"{prefix}{term}") for split, prefix in (("train_", ""), ("val_", "val_"))
                for term in ("loss", "recon", "kl")},
             "active_latents_kl": len(run.active_latents),
-            "active_latents_std": report["active_latents"],
-            **report["scores"],
+            "active_latents_std": report["active_latents"] if report else None,
+            **(report["scores"] if report else {}),
             "train_seconds": train_seconds,
-            "eval_seconds": report["time"]["total_s"],
+            "eval_seconds": report["time"]["total_s"] if report else None,
             # Relative to the sweep folder, so a copied or moved sweep still finds its files.
             "run_dir": os.path.relpath(run.run.path, self.folder.path),
             "saved_model": os.path.relpath(run.saved_model, self.folder.path),
@@ -117,10 +129,11 @@ class BetaSweep(kt.Tuner):
 
 
 def objective_values(result):
-    """The numbers keras-tuner records for a trial (finite floats only)."""
-    return {key: float(value) for key, value in result.items()
-            if isinstance(value, (int, float)) and key not in ("trial_id", "beta", "seed")
-            and value == value}
+    """The numbers keras-tuner records for a trial (finite floats only). keras-tuner requires the
+    objective, so a failed trial reports MIG 0 to it; results.csv marks the trial failed."""
+    values = {key: float(value) for key, value in result.items()
+              if isinstance(value, (int, float)) and key not in ("trial_id", "value", "seed") and value == value}
+    return {"mig": 0.0, **values}
 
 
 def collect_results(folder):
@@ -131,7 +144,9 @@ def collect_results(folder):
             rows.append(json.load(f))
     table = pd.DataFrame(rows)
     if len(table):
-        table = table.sort_values(["beta", "seed"]).reset_index(drop=True)
+        order = {model: i for i, model in enumerate(MODELS)}
+        table = table.sort_values(["model", "value", "seed"], key=lambda c: c.map(order) if c.name == "model" else c)
+        table = table.reset_index(drop=True)
     write_text(folder.results, table.to_csv(index=False))
     return table
 
@@ -140,8 +155,14 @@ def build_parser():
     default = SweepConfig()
     parser = argparse.ArgumentParser(prog="python -m bvae_tf.sweep", description=__doc__.splitlines()[0])
     grid = parser.add_argument_group("sweep")
-    grid.add_argument("--betas", type=float, nargs="+", default=list(default.betas),
-                      help="β values (default: the report's 0.5 1 2.5 5 7.5 10 50)")
+    grid.add_argument("--betas", type=float, nargs="+",
+                      help="β-VAE's β values (default, with no --model: the report's 0.5 1 2.5 5 7.5 10 50)")
+    grid.add_argument("--model", nargs="+", choices=list(MODELS), dest="models",
+                      help="models to sweep, each over its reference grid unless --values is given")
+    grid.add_argument("--values", type=float, nargs="+",
+                      help="values of the main hyperparameter of the one --model (β, C_max, γ or λ_od)")
+    grid.add_argument("--study", choices=["reference"],
+                      help="reference: the reference study's grid, all six models x their six values")
     grid.add_argument("--seeds", type=int, nargs="+", default=list(default.seeds),
                       help="training seeds per β (default 0)")
     grid.add_argument("--name", default="beta_sweep", help="sweep name (default beta_sweep)")
@@ -160,6 +181,25 @@ def build_parser():
     return parser
 
 
+def grid_from_args(args):
+    """(model, value) settings from --study, --model/--values or --betas."""
+    if args.study:
+        if args.models or args.values or args.betas:
+            raise UserError("--study reference sets the whole grid; leave out --model, --values and --betas")
+        return [(name, value) for name, spec in MODELS.items() for value in spec.grid]
+    if args.betas:
+        if args.values or (args.models and args.models != ["beta_vae"]):
+            raise UserError("--betas sets β-VAE's grid; for other models use --model NAME --values ...")
+        return [("beta_vae", beta) for beta in args.betas]
+    if args.values:
+        if not args.models or len(args.models) != 1:
+            raise UserError("--values needs exactly one --model (several models each take their reference grid)")
+        return [(args.models[0], value) for value in args.values]
+    if args.models:
+        return [(name, value) for name in args.models for value in MODELS[name].grid]
+    return [("beta_vae", beta) for beta in REPORT_BETAS]
+
+
 def config_from_args(args):
     """The SweepConfig of the sweep command's flags (every training flag applies to all trials)."""
     sizes = {}
@@ -172,17 +212,24 @@ def config_from_args(args):
                                  seed=args.metric_seed, sizes=sizes, dci_model=args.dci_model)
     training = TrainConfig.from_args(args)
     training = training.replace(data=dataclasses.replace(training.data, data_dir=training.data.folder))
-    return SweepConfig(args.betas, args.seeds, args.out or os.path.join("sweeps", args.name), training, evaluation)
+    return SweepConfig(grid_from_args(args), args.seeds, args.out or os.path.join("sweeps", args.name), training,
+                       evaluation)
 
 
 def run_sweep(sweep):
     """Run (or resume) every trial of ``sweep``; returns the results table (None on a worker)."""
     folder = SweepFolder(sweep.out_dir)
     # Check every training flag (and a first trial's resumability) before anything is written.
-    check_run(sweep.trial(sweep.betas[0], sweep.seeds[0], folder.runs, folder.saved_models,
-                          run_name(sweep.betas[0], sweep.seeds[0])))
+    check_run(sweep.trial(*sweep.settings[0], sweep.seeds[0], folder.runs, folder.saved_models))
     prepare_data(sweep.training.data)  # once, before any trial (workers reuse it)
-    os.makedirs(folder.path, exist_ok=True)
+    # One process per role: a chief and each worker of a distributed sweep lock their own name.
+    role = os.environ.get("KERASTUNER_TUNER_ID", "chief")
+    with folder_lock(folder.path, "sweep" if role == "chief" else f"sweep's {role}", name=f".lock-{role}"):
+        return search(sweep, folder, role)
+
+
+def search(sweep, folder, role):
+    """`run_sweep` once the sweep folder is ours: check or write sweep.json, run the trials."""
     identity = sweep.to_dict()
     if os.path.isfile(folder.config):
         with open(folder.config) as f:
@@ -193,10 +240,11 @@ def run_sweep(sweep):
                             "rerun it with the same flags to resume, or choose another --out")
     else:
         write_json(folder.config, identity)
-    print(f"sweep: {len(sweep.betas) * len(sweep.seeds)} trials (β {list(sweep.betas)} x seeds "
-          f"{list(sweep.seeds)}) -> {folder.path}")
-    BetaSweep(sweep).search()
-    if os.environ.get("KERASTUNER_TUNER_ID", "chief") != "chief":
+    settings = ", ".join(f"{model} {value:g}" for model, value in sweep.settings)
+    print(f"sweep: {len(sweep.settings) * len(sweep.seeds)} trials ({settings}; seeds {list(sweep.seeds)}) "
+          f"-> {folder.path}", flush=True)
+    ModelSweep(sweep).search()
+    if role != "chief":
         return None
     table = collect_results(folder)
     print(f"{len(table)} trials finished; table: {folder.results}")

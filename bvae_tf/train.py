@@ -1,4 +1,5 @@
-"""Train a β-VAE on dSprites: ``python -m bvae_tf.train --beta 5``.
+"""Train a β-VAE, or another model of the zoo, on dSprites: ``python -m bvae_tf.train --beta 5``,
+``python -m bvae_tf.train --model factor_vae --gamma 30``.
 
 Defaults are the report's: z=10, Adam 1e-3, batch 32, 10 epochs, a seeded subset of 50,000
 images plus 5,000 held out, seed 0, the embedded renderer. One run writes ``runs/<name>/``
@@ -20,21 +21,40 @@ import tensorflow as tf
 
 import bvae_tf
 from bvae_tf import callbacks as bvae_callbacks
-from bvae_tf.config import CONFIG_VERSION, PRECISIONS, STRATEGIES, TrainConfig
+from bvae_tf.config import CONFIG_VERSION, MODELS, PRECISIONS, STRATEGIES, TrainConfig
 from bvae_tf.data import add_data_arguments, make_dataset, prepare_data, read_manifest
 from bvae_tf.errors import UserError, run_cli
 from bvae_tf.export import export_model
 from bvae_tf.files import write_json
 from bvae_tf.layout import RunFolder
-from bvae_tf.model import ACTIVE_KL_NATS, IMAGE_SHAPE, BetaVAE
+from bvae_tf.locks import LOCK_FILE, folder_lock
+from bvae_tf.model import ACTIVE_KL_NATS, IMAGE_SHAPE, VAE
+from bvae_tf.zoo import make_model
+
+
+def add_model_arguments(parser):
+    """--model and its hyperparameters; a flag left unset takes the model's default."""
+    group = parser.add_argument_group("model (unset hyperparameters take the model's default)")
+    group.add_argument("--model", choices=list(MODELS), default=TrainConfig.model,
+                       help="the objective (default beta_vae): " + "; ".join(
+                           f"{spec.name}: {spec.title}, {spec.loss}" for spec in MODELS.values()))
+    group.add_argument("--beta", type=float, help="β-VAE: weight of the KL term, 1 = plain VAE (default 1); "
+                                                  "β-TCVAE: weight of the total correlation (default 6)")
+    group.add_argument("--gamma", type=float, help="FactorVAE: weight of the discriminator's TC (default 30); "
+                                                   "AnnealedVAE: weight of |KL - C| (default 1000)")
+    group.add_argument("--c-max", type=float, help="AnnealedVAE: final capacity C in nats (default 25)")
+    group.add_argument("--iteration-threshold", type=int,
+                       help="AnnealedVAE: steps over which C rises to --c-max (default: a third of the run)")
+    group.add_argument("--lambda-od", type=float, help="DIP-VAE: weight of the off-diagonal penalty (default 5)")
+    group.add_argument("--lambda-d-factor", type=float,
+                       help="DIP-VAE: λ_d = factor · λ_od (default 10 for dip_vae_i, 1 for dip_vae_ii)")
+    return group
 
 
 def add_training_arguments(parser):
-    """The model, optimisation and data flags (shared with ``bvae_tf.sweep``); defaults are TrainConfig's."""
+    """The optimisation and data flags (shared with ``bvae_tf.sweep``); defaults are TrainConfig's."""
     default = TrainConfig()
     group = parser.add_argument_group("training")
-    group.add_argument("--beta", type=float, default=default.beta,
-                       help="weight of the KL term; 1 = plain VAE (default 1)")
     group.add_argument("--latent-dim", type=int, default=default.latent_dim, help="latent dimensions z (default 10)")
     group.add_argument("--learning-rate", type=float, default=default.learning_rate,
                        help="Adam learning rate (default 1e-3)")
@@ -54,7 +74,8 @@ def add_output_arguments(parser):
     """Where a run goes, and what to do when it is already there."""
     default = TrainConfig()
     group = parser.add_argument_group("output")
-    group.add_argument("--name", default=None, help="run name (default beta<β>_seed<seed>)")
+    group.add_argument("--name", default=None,
+                       help="run name (default <model>_<hyperparameter><value>_seed<seed>, e.g. beta_vae_beta5_seed0)")
     group.add_argument("--runs-dir", default=default.runs_dir, help="parent of the run folder (default runs)")
     group.add_argument("--saved-models-dir", default=default.saved_models_dir,
                        help="parent of the exported SavedModel (default saved_models)")
@@ -70,6 +91,7 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m bvae_tf.train", description="Train a β-VAE on dSprites; write a run folder and a SavedModel."
     )
+    add_model_arguments(parser)
     add_training_arguments(parser)
     add_output_arguments(parser)
     return parser
@@ -99,7 +121,7 @@ def check_run(config):
                     f"--{key.replace('_', '-')} is {value!r} but the run in {run.path} used {saved[key]!r}; "
                     "resume with the same settings or choose another --name"
                 )
-    elif os.path.isdir(run.path) and os.listdir(run.path):
+    elif os.path.isdir(run.path) and set(os.listdir(run.path)) - {LOCK_FILE}:
         raise UserError(f"--runs-dir: {run.path} holds another run; pass --resume to continue it or --overwrite")
     elif os.path.exists(export_dir):
         raise UserError(f"--saved-models-dir: {export_dir} exists; pass --overwrite to replace it")
@@ -146,7 +168,7 @@ class TrainResult:
     final: dict  # the last good epoch's row
     active_latents: list  # indices of latents with mean KL > ACTIVE_KL_NATS (validation if any)
     nan_epoch: Optional[int]  # 1-based epoch where the loss became NaN, or None
-    model: BetaVAE  # holds the last good epoch's weights
+    model: VAE  # holds the last good epoch's weights
 
     @property
     def epochs_completed(self):
@@ -155,8 +177,10 @@ class TrainResult:
 
 def start_run(config, run, export_dir, data_dir, manifest, precision):
     """Clear what --overwrite replaces, create the run folder and write config.json."""
-    if config.overwrite:
-        shutil.rmtree(run.path, ignore_errors=True)
+    if config.overwrite:  # all but the lock this process holds
+        for entry in set(os.listdir(run.path)) - {LOCK_FILE}:
+            path = os.path.join(run.path, entry)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
         shutil.rmtree(export_dir, ignore_errors=True)
     os.makedirs(run.checkpoints, exist_ok=True)
     write_json(run.config, {
@@ -170,15 +194,24 @@ def start_run(config, run, export_dir, data_dir, manifest, precision):
     })
 
 
-def build_model(config, precision):
-    """A compiled BetaVAE under ``precision`` and ``config.strategy``; the global policy is restored."""
+def model_hyperparameters(config, steps_per_epoch):
+    """The config's hyperparameters with the derived ones filled in (AnnealedVAE's iteration
+    threshold: a third of the run's steps, as the reference's 100,000 of 300,000)."""
+    values = dict(config.hyperparameters)
+    if "iteration_threshold" in values and values["iteration_threshold"] is None:
+        values["iteration_threshold"] = max(1, config.epochs * steps_per_epoch // 3)
+    return values
+
+
+def build_model(config, precision, hyperparameters):
+    """The compiled model under ``precision`` and ``config.strategy``; the global policy is restored."""
     keras.utils.set_random_seed(config.seed)
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
         with make_strategy(config.strategy).scope():
-            model = BetaVAE(config.latent_dim, config.beta, seed=config.seed,
-                            rank1_logs=config.strategy == "multi_worker")
+            model = make_model(config.model, config.latent_dim, seed=config.seed,
+                               rank1_logs=config.strategy == "multi_worker", **hyperparameters)
             model.build((None, *IMAGE_SHAPE))
             model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     finally:
@@ -229,11 +262,13 @@ def summarize(config, run, nan_epoch, has_validation):
     return history, final, active, prefix
 
 
-def model_card(config, data, precision, epochs_completed, nan_epoch, final, prefix, active):
+def model_card(config, hyperparameters, data, precision, epochs_completed, nan_epoch, final, prefix, active):
+    spec = MODELS[config.model]
     return {
         "name": config.run_name,
-        "model": "BetaVAE (Higgins et al. 2017), Bernoulli decoder, conv encoder 4x4 kernels",
-        "beta": config.beta,
+        "model": config.model,
+        "objective": f"{spec.title} ({spec.paper}): {spec.loss}; Bernoulli decoder, conv encoder 4x4 kernels",
+        **hyperparameters,
         "latent_dim": config.latent_dim,
         "data": data,
         "training": {key: getattr(config, key) for key in
@@ -249,7 +284,7 @@ def model_card(config, data, precision, epochs_completed, nan_epoch, final, pref
 
 
 def train(config=None, callbacks=(), **overrides):
-    """Train one β-VAE, export it, and return a :class:`TrainResult`.
+    """Train one model, export it, and return a :class:`TrainResult`.
 
     ``config``: a :class:`~bvae_tf.config.TrainConfig`, or a dict of flag-named settings (missing
     ones take the defaults); ``overrides`` win. ``callbacks`` are added after ours (e.g. a
@@ -258,12 +293,20 @@ def train(config=None, callbacks=(), **overrides):
     config = as_config(config, **overrides)
     run, export_dir = check_run(config)
     data_dir = prepare_data(config.data, progress=config.verbose > 0)
+    with folder_lock(run.path, "run"):
+        check_run(config)  # again: another process may have written the run before we held the lock
+        return run_locked(config, run, export_dir, data_dir, callbacks)
+
+
+def run_locked(config, run, export_dir, data_dir, callbacks):
+    """`train`'s steps once the run folder is ours: write, build, fit, summarize, export."""
     manifest = read_manifest(data_dir, verify=False)
     precision = resolve_precision(config.precision)
     start_run(config, run, export_dir, data_dir, manifest, precision)
-    model = build_model(config, precision)
-
     counts = manifest["counts"]
+    hyperparameters = model_hyperparameters(config, -(-counts["train"] // config.batch_size))
+    model = build_model(config, precision, hyperparameters)
+
     has_validation = counts.get("validation", 0) > 0
     shown = next(iter(make_dataset(data_dir, "validation" if has_validation else "train", 64, shuffle=False)))
     fit_callbacks, nan_guard = make_callbacks(config, run, model, shown.numpy(), callbacks)
@@ -271,7 +314,7 @@ def train(config=None, callbacks=(), **overrides):
 
     history, final, active, prefix = summarize(config, run, nan_guard.nan_epoch, has_validation)
     result = TrainResult(config, run, export_dir, history, final, active, nan_guard.nan_epoch, model)
-    card = model_card(config, data_summary(data_dir, manifest), precision, result.epochs_completed,
+    card = model_card(config, hyperparameters, data_summary(data_dir, manifest), precision, result.epochs_completed,
                       nan_guard.nan_epoch, final, prefix, active)
     export_model(model, export_dir, card)
     return result

@@ -26,7 +26,7 @@ CPU_EVAL_SECONDS = {"reference": 1_100, "fast": 50}
 
 
 def estimate_seconds(config):
-    trials = len(config.betas) * len(config.seeds)
+    trials = len(config.settings) * len(config.seeds)
     images = trials * config.training.epochs * (config.training.data.subset + config.training.data.val_size)
     return trials, images, images / CPU_TRAIN_IMAGES_PER_S + trials * CPU_EVAL_SECONDS[config.evaluation.preset]
 

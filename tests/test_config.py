@@ -6,7 +6,7 @@ import subprocess
 import sys
 import unittest
 
-from bvae_tf.config import DataConfig, EvalSpec, SweepConfig, TrainConfig
+from bvae_tf.config import MODELS, DataConfig, EvalSpec, SweepConfig, TrainConfig
 from bvae_tf.errors import UserError
 from bvae_tf.metrics.sampling import PRESETS
 
@@ -17,7 +17,7 @@ class TrainConfigTest(unittest.TestCase):
         self.assertEqual((config.beta, config.latent_dim, config.learning_rate, config.batch_size, config.epochs,
                           config.seed), (1.0, 10, 1e-3, 32, 10, 0))
         self.assertEqual((config.data.source, config.data.subset, config.data.val_size), (("render",), 50_000, 5_000))
-        self.assertEqual(config.run_name, "beta1_seed0")
+        self.assertEqual(config.run_name, "beta_vae_beta1_seed0")
         self.assertEqual(config.data.folder, "data/dsprites-render-n50000-v5000-s0")
 
     def test_dict_round_trip_through_json(self):
@@ -81,26 +81,62 @@ class EvalSpecTest(unittest.TestCase):
                 EvalSpec.create(**kwargs)
 
 
+def beta_grid(*betas):
+    return [("beta_vae", beta) for beta in betas]
+
+
 class SweepConfigTest(unittest.TestCase):
     def test_identity_leaves_out_per_trial_and_presentation_settings(self):
-        sweep = SweepConfig(betas=[1, 5], seeds=[0, 1], training=TrainConfig(epochs=2, verbose=2))
+        sweep = SweepConfig(beta_grid(1, 5) + [("factor_vae", 30)], seeds=[0, 1],
+                            training=TrainConfig(epochs=2, verbose=2))
         identity = sweep.to_dict()
-        self.assertEqual((identity["betas"], identity["seeds"], identity["version"]), ([1.0, 5.0], [0, 1], 1))
+        self.assertEqual(identity["settings"], [["beta_vae", 1.0], ["beta_vae", 5.0], ["factor_vae", 30.0]])
+        self.assertEqual((identity["seeds"], identity["version"]), ([0, 1], 1))
         self.assertEqual(identity["training"]["epochs"], 2)
-        for key in ("beta", "seed", "name", "runs_dir", "resume", "verbose"):
+        for key in ("model", "beta", "gamma", "seed", "name", "runs_dir", "resume", "verbose"):
             self.assertNotIn(key, identity["training"])
-        quiet = SweepConfig(betas=[1, 5], seeds=[0, 1], training=TrainConfig(epochs=2, verbose=0))
+        quiet = SweepConfig(sweep.settings, seeds=[0, 1], training=TrainConfig(epochs=2, verbose=0))
         self.assertEqual(quiet.to_dict(), identity)
-        trial = sweep.trial(5.0, 1, "r", "s", "beta5_seed1")
-        self.assertEqual((trial.beta, trial.seed, trial.resume, trial.runs_dir, trial.epochs), (5.0, 1, True, "r", 2))
+        trial = sweep.trial("factor_vae", 30.0, 1, "r", "s")
+        self.assertEqual((trial.model, trial.gamma, trial.beta, trial.seed, trial.resume, trial.runs_dir, trial.epochs),
+                         ("factor_vae", 30.0, None, 1, True, "r", 2))
+        self.assertEqual(trial.run_name, "factor_vae_gamma30_seed1")
+        self.assertEqual(sweep.trial("beta_vae", 5.0, 0, "r", "s").run_name, "beta_vae_beta5_seed0")
 
     def test_bad_grids(self):
-        for kwargs, message in [(dict(betas=[1, float("nan")]), "finite"), (dict(betas=[1, float("inf")]), "finite"),
-                                (dict(betas=[-1]), "finite numbers >= 0"), (dict(betas=[1, 1]), "must not repeat"),
-                                (dict(seeds=[]), "at least one"),
+        for kwargs, message in [(dict(settings=beta_grid(1, float("nan"))), "--betas must be finite"),
+                                (dict(settings=beta_grid(1, float("inf"))), "finite"),
+                                (dict(settings=[("factor_vae", -1)]), "--values must be finite numbers >= 0"),
+                                (dict(settings=beta_grid(1, 1)), "give the same trial"),
+                                (dict(settings=beta_grid(1, 1.0000001)), "give the same trial"),
+                                (dict(settings=[("gan", 1)]), "--model must be one of"),
+                                (dict(seeds=[]), "at least one"), (dict(seeds=[1, 1]), "must not repeat"),
                                 (dict(evaluation=EvalSpec.create(["zdiff"])), "must include mig")]:
             with self.subTest(kwargs=kwargs), self.assertRaisesRegex(UserError, message):
                 SweepConfig(**kwargs)
+
+
+class ModelSettingsTest(unittest.TestCase):
+    def test_each_model_takes_its_own_hyperparameters_with_defaults(self):
+        self.assertEqual(TrainConfig().hyperparameters, {"beta": 1.0})
+        self.assertEqual(TrainConfig(model="beta_tcvae").hyperparameters, {"beta": 6.0})
+        self.assertEqual(TrainConfig(model="annealed_vae", c_max=10).hyperparameters,
+                         {"c_max": 10.0, "gamma": 1000.0, "iteration_threshold": None})
+        self.assertEqual(TrainConfig(model="dip_vae_i").hyperparameters, {"lambda_od": 5.0, "lambda_d_factor": 10.0})
+        self.assertEqual(TrainConfig(model="dip_vae_ii").hyperparameters, {"lambda_od": 5.0, "lambda_d_factor": 1.0})
+        self.assertEqual(TrainConfig(model="factor_vae").run_name, "factor_vae_gamma30_seed0")
+        self.assertEqual(set(MODELS), {"beta_vae", "annealed_vae", "factor_vae", "dip_vae_i", "dip_vae_ii",
+                                       "beta_tcvae"})
+
+    def test_foreign_or_bad_hyperparameters(self):
+        for values, message in [(dict(model="factor_vae", beta=4), "--beta does not apply to --model factor_vae"),
+                                (dict(model="beta_vae", lambda_od=1), "--lambda-od does not apply"),
+                                (dict(model="annealed_vae", iteration_threshold=0), "--iteration-threshold must be"),
+                                (dict(model="dip_vae_i", lambda_od=-1), "--lambda-od must be a finite number"),
+                                (dict(model="factor_vae", gamma=float("inf")), "--gamma must be a finite"),
+                                (dict(model="vae"), "--model must be one of")]:
+            with self.subTest(values=values), self.assertRaisesRegex(UserError, message):
+                TrainConfig(**values)
 
 
 class ImportTest(unittest.TestCase):

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from bvae_tf.callbacks import NaNGuard
 from bvae_tf.data.dsprites import DSprites, render_dsprites
-from bvae_tf.model import BetaVAE, loss_terms
+from bvae_tf.model import BetaVAE
 from tests.helpers import slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,16 +36,19 @@ def trained(beta, images, steps, batch_size=16, seed=0, learning_rate=3e-3):
     return model, {k: v[0] for k, v in history.items()}, {k: v[-1] for k, v in history.items()}
 
 
-class LossTermsTest(unittest.TestCase):
-    def test_matches_numpy(self):
-        rng = np.random.default_rng(0)
-        images = (rng.random((3, 64, 64, 1)) > 0.7).astype("float32")
-        logits = rng.normal(0, 3, (3, 64, 64, 1)).astype("float32")
-        mean = rng.normal(0, 1, (3, 10)).astype("float32")
-        logvar = rng.normal(0, 1, (3, 10)).astype("float32")
-        terms = {k: keras.ops.convert_to_numpy(v) for k, v in loss_terms(images, logits, mean, logvar, 4.0).items()}
+class LossTest(unittest.TestCase):
+    def test_beta_vae_loss_matches_numpy(self):
+        model = BetaVAE(latent_dim=10, beta=4.0, seed=0)
+        model.build()
+        rng = np.random.default_rng(0)  # a spread posterior: an untrained one has KL ~0
+        model.encoder.mean_head.bias.assign(rng.normal(0, 1, 10).astype("float32"))
+        model.encoder.logvar_head.bias.assign(rng.normal(-1, 0.5, 10).astype("float32"))
+        images = tiny_images(3)
+        terms = {k: keras.ops.convert_to_numpy(v) for k, v in model.compute_terms(images).items()}
+        mean, logvar = (keras.ops.convert_to_numpy(t).astype("float64") for t in model.encoder(images))
+        logits = keras.ops.convert_to_numpy(model.decoder(terms["z"])).astype("float64")
 
-        probs = 1 / (1 + np.exp(-logits.astype("float64")))
+        probs = 1 / (1 + np.exp(-logits))
         nll = -(images * np.log(probs) + (1 - images) * np.log(1 - probs))
         recon = nll.sum(axis=(1, 2, 3)).mean()
         kl_per_latent = (0.5 * (mean**2 + np.exp(logvar) - 1 - logvar)).mean(axis=0)
@@ -53,6 +56,7 @@ class LossTermsTest(unittest.TestCase):
         np.testing.assert_allclose(terms["kl_per_latent"], kl_per_latent, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(terms["kl"], kl_per_latent.sum(), rtol=1e-5)
         np.testing.assert_allclose(terms["loss"], recon + 4.0 * kl_per_latent.sum(), rtol=1e-5)
+        self.assertEqual(model.hyperparameters(), {"beta": 4.0})
 
 
 @slow

@@ -58,7 +58,7 @@ class RegistryTest(unittest.TestCase):
     def test_toy_metric_reaches_sweep_results_and_report_table(self):
         out = os.path.join(self.tmp, "sweep")
         config = SweepConfig(
-            betas=[1.0], seeds=[0], out_dir=out,
+            settings=[("beta_vae", 1.0)], seeds=[0], out_dir=out,
             training=TrainConfig.from_dict(epochs=1, subset=64, val_size=32, latent_dim=4, verbose=0,
                                            data_dir=os.path.join(self.tmp, "data")),
             evaluation=EvalSpec.create(preset="fast", sizes=TINY_SIZES, dci_model="fast"))

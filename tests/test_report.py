@@ -1,4 +1,5 @@
-"""bvae_tf.report: every figure, Table 1 and the HTML page, from the quick pipeline's sweep."""
+"""bvae_tf.report: every figure, Table 1 and the HTML page: from the quick pipeline's β sweep, and
+from a small multi-model sweep (and its β-VAE part in today's and the pre-zoo results schema)."""
 
 import contextlib
 import io
@@ -13,8 +14,18 @@ import unittest
 import pandas as pd
 
 from bvae_tf import report
+from tests import report_fixtures
 from tests.helpers import slow
 from tests.test_sweep import ENV, ROOT, TINY, read
+
+PNG = b"\x89PNG\r\n\x1a\n"
+# The β study's figures: what a β-VAE-only sweep writes (traversals nearest to β=5).
+BETA_FIGURES = ["loss_kl.png", "loss_recon.png", "loss_loss.png", "traversals_beta5.png", "metrics_vs_beta.png",
+                "matrices.png", "reconstructions.png", "tradeoff_recon_vs_mig.png"]
+
+
+def embedded_images(page):
+    return re.findall(r"<img alt='([^']+)' src='data:image/png;base64,[A-Za-z0-9+/=]{100,}'>", page)
 
 
 @slow
@@ -23,6 +34,7 @@ class PipelineReportTest(unittest.TestCase):
 
     def test_quick_pipeline_writes_every_figure_and_the_table(self):
         tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
         out = os.path.join(tmp, "study")
         result = subprocess.run(
             [sys.executable, os.path.join(ROOT, "pipelines", "beta_study.py"), "--quick", "--out", out,
@@ -31,23 +43,23 @@ class PipelineReportTest(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stdout[-3000:] + result.stderr[-3000:])
         self.assertRegex(result.stdout, r"beta study: 4 trials, .* expect about")
         report_dir = os.path.join(out, "report")
-        figures = ["loss_kl.png", "loss_recon.png", "loss_loss.png", "traversals_beta5.png", "metrics_vs_beta.png",
-                   "matrices.png", "reconstructions.png", "tradeoff_recon_vs_mig.png"]
+        figures = BETA_FIGURES
         for name in figures + ["summary.csv", "summary.md", "report.html"]:
             path = os.path.join(report_dir, name)
             self.assertTrue(os.path.isfile(path) and os.path.getsize(path) > 0, name)
         for name in figures:
             with open(os.path.join(report_dir, name), "rb") as f:
-                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", name)
+                self.assertEqual(f.read(8), PNG, name)
         results = pd.read_csv(os.path.join(out, "results.csv"))
-        self.assertEqual(sorted(zip(results["beta"], results["seed"])), [(1.0, 0), (1.0, 1), (5.0, 0), (5.0, 1)])
-        summary = pd.read_csv(os.path.join(report_dir, "summary.csv"), header=[0, 1], index_col=0)
-        self.assertEqual(list(summary.index), [1.0, 5.0])
+        beta = results["value"] if "model" in results else results["beta"]  # the model zoo's schema, or the older one
+        self.assertEqual(sorted(zip(beta, results["seed"])), [(1.0, 0), (1.0, 1), (5.0, 0), (5.0, 1)])
+        summary = pd.read_csv(os.path.join(report_dir, "summary.csv"), header=[0, 1], index_col=[0, 1, 2])
+        self.assertEqual(list(summary.index), [("beta_vae", "beta", 1.0), ("beta_vae", "beta", 5.0)])
         self.assertTrue((summary[("seeds", "n")] == 2).all())
         markdown = read(os.path.join(report_dir, "summary.md"))
-        self.assertRegex(markdown, r"\| 5 \| 2 \| [0-9.]+ ± [0-9.]+ \|")
+        self.assertRegex(markdown, r"\| beta_vae \| 5 \| 2 \| [0-9.]+ ± [0-9.]+ \|")
         page = read(os.path.join(report_dir, "report.html"))
-        self.assertEqual(len(re.findall(r"src='data:image/png;base64,[A-Za-z0-9+/=]{100,}'", page)), len(figures))
+        self.assertEqual(sorted(embedded_images(page)), sorted(figures))
         self.assertNotRegex(page, r"src='(?!data:)")
         self.assertRegex(page, r"<table[^>]*>(.|\n)*<th>MIG</th>(.|\n)*<th>5</th>\s*<td>2</td>")
         # A copied sweep, with the original gone, reports from its own files.
@@ -58,6 +70,156 @@ class PipelineReportTest(unittest.TestCase):
             report.main([moved])
         moved_markdown = read(os.path.join(moved, "report", "summary.md"))
         self.assertEqual(moved_markdown.split("\n", 1)[1], markdown.split("\n", 1)[1])  # all but the title
+
+
+def summary_rows(report_dir):
+    """summary.csv as {(model, hyperparameter, value): seeds}."""
+    summary = pd.read_csv(os.path.join(report_dir, "summary.csv"), header=[0, 1], index_col=[0, 1, 2])
+    return {key: int(n) for key, n in zip(summary.index, summary[("seeds", "n")])}
+
+
+@slow
+class ModelZooReportTest(unittest.TestCase):
+    """A two-model sweep (β-VAE β 1 and 4, the latter with two seeds; β-TCVAE β 2) built without the
+    sweep module, in the new results schema; reported once for the class."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp()
+        cls.sweep = os.path.join(cls.tmp, "zoo")
+        with contextlib.redirect_stdout(io.StringIO()):  # each epoch's summary line
+            report_fixtures.build_sweep(cls.sweep, report_fixtures.ZOO_TRIALS, os.path.join(cls.tmp, "data"))
+        cls.report_dir = report.make_report(cls.sweep)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def figures(self):
+        return sorted(name for name in os.listdir(self.report_dir) if name.endswith(".png"))
+
+    def test_figures_per_model_and_the_comparison(self):
+        expected = ["losses_beta_vae.png", "losses_beta_tcvae.png", "traversals_beta_vae.png",
+                    "traversals_beta_tcvae.png", "metrics_vs_beta_beta_vae.png", "metrics_vs_beta_beta_tcvae.png",
+                    "models_comparison.png", "matrices.png", "reconstructions.png", "tradeoff_recon_vs_mig.png"]
+        self.assertEqual(self.figures(), sorted(expected))
+        for name in expected:
+            with open(os.path.join(self.report_dir, name), "rb") as f:
+                self.assertEqual(f.read(8), PNG, name)
+
+    def test_table_has_a_row_per_model_and_value_with_its_seeds(self):
+        self.assertEqual(summary_rows(self.report_dir), {("beta_vae", "beta", 1.0): 1, ("beta_vae", "beta", 4.0): 2,
+                                                         ("beta_tcvae", "beta", 2.0): 1})
+        markdown = read(os.path.join(self.report_dir, "summary.md"))
+        self.assertIn("| model | β | seeds | recon (val) |", markdown)
+        self.assertRegex(markdown, r"\| beta_vae \| 4 \| 2 \| [0-9.]+ ± [0-9.]+ \|")
+        # One seed: the mean alone, no "± 0.000".
+        self.assertRegex(markdown, r"\| beta_tcvae \| 2 \| 1 \| [0-9.]+ \|")
+        self.assertNotRegex(markdown, r"\| beta_tcvae \|.*±")
+        self.assertIn("4 trials, beta_vae β ∈ {1, 4}, beta_tcvae β ∈ {2}, seeds [0, 1].", markdown)
+
+    def test_html_embeds_every_figure_and_the_table(self):
+        page = read(os.path.join(self.report_dir, "report.html"))
+        self.assertEqual(sorted(embedded_images(page)), self.figures())
+        self.assertNotRegex(page, r"src='(?!data:)")
+        self.assertRegex(page, r"<th>model</th>(.|\n)*<th>beta_tcvae</th>\s*<th>2</th>\s*<td>1</td>")
+        markdown = read(os.path.join(self.report_dir, "summary.md"))
+        self.assertEqual(sorted(re.findall(r"\]\(([^)]+\.png)\)", markdown)), self.figures())
+
+    def test_beta_vae_alone_gives_the_beta_study_report_in_both_schemas(self):
+        """The β-VAE trials alone, as a new-schema sweep and as a pre-zoo one (beta, seed, folders
+        beta<β>_seed<seed>): today's figure names, the same table and the same figures' count."""
+        pages = {}
+        for schema, convert in (("new", report_fixtures.one_model), ("legacy", report_fixtures.to_legacy)):
+            sweep = os.path.join(self.tmp, schema)
+            convert(self.sweep, sweep)
+            with contextlib.redirect_stdout(io.StringIO()):
+                report.main([sweep, "--traversal-beta", "5"])
+            out = os.path.join(sweep, "report")
+            self.assertEqual(sorted(n for n in os.listdir(out) if n.endswith(".png")),  # β=4 is nearest to 5
+                             sorted(n.replace("beta5", "beta4") for n in BETA_FIGURES))
+            self.assertEqual(summary_rows(out), {("beta_vae", "beta", 1.0): 1, ("beta_vae", "beta", 4.0): 2})
+            pages[schema] = read(os.path.join(out, "summary.md")).split("\n", 1)[1]  # all but the title
+        self.assertEqual(pages["new"], pages["legacy"])
+        self.assertIn("3 trials, β ∈ {1, 4}, seeds [0, 1].", pages["new"])
+
+
+class LoadSweepTest(unittest.TestCase):
+    """What the report reads and tables, without any model: a results.csv and histories only."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+
+    def write(self, text):
+        with open(os.path.join(self.tmp, "results.csv"), "w") as f:
+            f.write(text)
+
+    def fake_sweep(self, trials):
+        """results.csv (new schema, every metric column) and a 2-epoch history.csv per trial."""
+        rows = []
+        for k, (model, hyperparameter, value, seed) in enumerate(trials):
+            run = os.path.join(self.tmp, "runs", report.trial_name(model, hyperparameter, value, seed))
+            os.makedirs(run)
+            pd.DataFrame({"epoch": [0, 1], "loss": [90.0, 80.0], "recon": [80.0, 70.0], "kl": [10.0, 10.0],
+                          "val_loss": [91.0, 81.0], "val_recon": [81.0, 71.0], "val_kl": [10.0, 10.0],
+                          "tc": [1.0, 0.5]}).to_csv(os.path.join(run, "history.csv"), index=False)
+            rows.append({"model": model, "hyperparameter": hyperparameter, "value": value, "seed": seed,
+                         "val_recon": 71.0 + k, "val_kl": 10.0, "val_loss": 81.0 + k, "active_latents_kl": 3,
+                         **{column: 0.1 * (k + 1) for column in report.metric_labels()}})
+        pd.DataFrame(rows).to_csv(os.path.join(self.tmp, "results.csv"), index=False)
+
+    def test_trial_names(self):
+        self.assertEqual(report.trial_name("beta_vae", "beta", 5.0, 0), "beta_vae_beta5_seed0")
+        self.assertEqual(report.trial_name("annealed_vae", "c_max", 25, 1), "annealed_vae_c_max25_seed1")
+        self.assertEqual(report.setting("lambda_od", 5.0), "λ_od=5")
+
+    def test_table_rows_per_model_and_value_mean_alone_for_one_seed(self):
+        self.fake_sweep([("factor_vae", "gamma", 30.0, 0), ("beta_vae", "beta", 4.0, 1), ("beta_vae", "beta", 4.0, 0),
+                         ("factor_vae", "gamma", 10.0, 0)])
+        results, histories = report.load_sweep(self.tmp)
+        self.assertEqual(report.models(results), ["beta_vae", "factor_vae"])  # the zoo's order
+        self.assertEqual(sorted(histories["epoch"].unique()), [1, 2])
+        table = report.summarize(results)
+        self.assertEqual(list(table.index), [("beta_vae", "beta", 4.0), ("factor_vae", "gamma", 10.0),
+                                             ("factor_vae", "gamma", 30.0)])
+        self.assertEqual(list(table[("seeds", "n")]), [2, 1, 1])
+        text = report.format_table(table)
+        self.assertEqual(list(text.index.names), ["model", "setting"])
+        self.assertEqual([setting for _, setting in text.index], ["β=4", "γ=10", "γ=30"])
+        self.assertEqual(text.loc[("beta_vae", "β=4"), "MIG"], "0.250 ± 0.071")
+        self.assertEqual(text.loc[("factor_vae", "γ=10"), "MIG"], "0.400")  # one seed: no "± 0.000"
+        self.assertEqual(report.best_value(results[results["model"] == "factor_vae"]), 10.0)
+
+    def test_comparison_metric_and_loss_figures_from_files_only(self):
+        self.fake_sweep([("beta_vae", "beta", 1.0, 0), ("beta_vae", "beta", 4.0, 0), ("annealed_vae", "c_max", 0.0, 0),
+                         ("annealed_vae", "c_max", 25.0, 0), ("dip_vae_ii", "lambda_od", 5.0, 0)])
+        results, histories = report.load_sweep(self.tmp)
+        names = [report.plot_comparison(results, self.tmp),
+                 report.plot_metrics(results[results["model"] == "annealed_vae"], self.tmp, "m.png"),  # C_max=0: symlog
+                 report.plot_losses(histories[histories["model"] == "beta_vae"], "beta", self.tmp, "l.png")]
+        self.assertEqual(names, ["models_comparison.png", "m.png", "l.png"])
+        for name in names:
+            with open(os.path.join(self.tmp, name), "rb") as f:
+                self.assertEqual(f.read(8), PNG, name)
+
+    def test_bad_or_missing_results_are_user_errors(self):
+        from bvae_tf.errors import UserError
+
+        with self.assertRaisesRegex(UserError, "results.csv is missing"):
+            report.load_sweep(self.tmp)
+        self.write("")
+        with self.assertRaisesRegex(UserError, "no finished trial"):
+            report.load_sweep(self.tmp)
+        self.write("model,value,seed\nbeta_vae,1,0\n")
+        with self.assertRaisesRegex(UserError, "hyperparameter missing"):
+            report.load_sweep(self.tmp)
+        self.write("model,hyperparameter,value,seed\nbeta_vae,beta,1,0\nbeta_vae,gamma,1,0\n")
+        with self.assertRaisesRegex(UserError, "several hyperparameters"):
+            report.load_sweep(self.tmp)
+        self.write("model,hyperparameter,value,seed\nbeta_vae,beta,1,0\n")
+        with self.assertRaisesRegex(UserError, "beta_vae_beta1_seed0 of results.csv has no run folder"):
+            report.load_sweep(self.tmp)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,9 @@ class SweepTest(unittest.TestCase):
         last = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
         self.assertEqual(last.returncode, 0, last.stdout[-3000:] + last.stderr[-3000:])
         results = pd.read_csv(os.path.join(self.out, "results.csv"))
-        self.assertEqual(sorted(zip(results["beta"], results["seed"])), [(1.0, 0), (1.0, 1), (50.0, 0), (50.0, 1)])
+        self.assertEqual(sorted(zip(results["model"], results["value"], results["seed"])),
+                         [("beta_vae", 1.0, 0), ("beta_vae", 1.0, 1), ("beta_vae", 50.0, 0), ("beta_vae", 50.0, 1)])
+        self.assertEqual(set(results["hyperparameter"]), {"beta"})
         for column in ("mig", "zdiff", "zmin", "modularity", "dci_disentanglement", "sap", "val_recon", "val_kl"):
             self.assertTrue(results[column].notna().all(), column)
         # No finished trial was retrained or re-exported.
@@ -93,13 +95,24 @@ class SweepTest(unittest.TestCase):
         other = subprocess.run(sweep_command(self.out, self.data, "--betas", "2", "--seeds", "0"), cwd=ROOT,
                                env=ENV, capture_output=True, text=True, timeout=300)
         self.assertEqual(other.returncode, 2)
-        self.assertRegex(other.stderr.strip().splitlines()[-1], r"^error: .*other settings \(betas")
+        self.assertRegex(other.stderr.strip().splitlines()[-1], r"^error: .*other settings \(settings")
+
+    def test_diverged_trial_is_recorded_as_failed_without_metrics(self):
+        command = sweep_command(self.out, self.data, "--betas", "1", "--seeds", "0", "--learning-rate", "1e10")
+        result = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+        self.assertEqual(result.returncode, 0, result.stdout[-3000:] + result.stderr[-3000:])
+        results = pd.read_csv(os.path.join(self.out, "results.csv"))
+        self.assertEqual(len(results), 1)
+        self.assertRegex(results.loc[0, "status"], r"^failed: loss became NaN in epoch 1")
+        for column in ("mig", "zdiff", "active_latents_std", "val_loss"):  # no metrics: absent or empty
+            self.assertTrue(column not in results or results[column].isna().all(), column)
+        self.assertFalse(os.path.exists(os.path.join(self.out, "saved_models", "beta_vae_beta1_seed0", "metrics.json")))
 
     def test_distributed_chief_and_two_workers(self):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        command = sweep_command(self.out, self.data, "--betas", "1", "50", "--seeds", "0", "1")
+        command = sweep_command(self.out, self.data, "--model", "beta_tcvae", "--values", "1", "4", "--seeds", "0", "1")
         subprocess.run([sys.executable, "-m", "bvae_tf.data", "prepare", "--out", self.data, "--subset", "64",
                         "--val-size", "32", "--quiet"], cwd=ROOT, env=ENV, check=True, capture_output=True)
         processes = {}
@@ -121,6 +134,7 @@ class SweepTest(unittest.TestCase):
         results = pd.read_csv(os.path.join(self.out, "results.csv"))
         self.assertEqual(len(results), 4)
         self.assertEqual(set(results["worker"]), {"tuner0", "tuner1"})
+        self.assertEqual(sorted(set(zip(results["model"], results["value"]))), [("beta_tcvae", 1.0), ("beta_tcvae", 4.0)])
         self.assertTrue(results["mig"].notna().all())
         for row in results.itertuples():
             self.assertFalse(os.path.isabs(row.saved_model))  # relative: the sweep folder can move
@@ -137,7 +151,13 @@ class SweepBadInputTest(unittest.TestCase):
             (["--betas", "1", "-1"], "--betas must be finite numbers >= 0"),
             (["--betas", "1", "nan"], "--betas must be finite numbers >= 0"),
             (["--betas", "1", "inf"], "--betas must be finite numbers >= 0"),
-            (["--betas", "1", "1"], "must not repeat"),
+            (["--betas", "1", "1"], "give the same trial"),
+            (["--betas", "1", "1.0000001"], "give the same trial"),
+            (["--model", "factor_vae", "--betas", "1"], "--betas sets β-VAE's grid"),
+            (["--values", "1", "2"], "--values needs exactly one --model"),
+            (["--model", "factor_vae", "dip_vae_i", "--values", "1"], "--values needs exactly one --model"),
+            (["--study", "reference", "--model", "factor_vae"], "--study reference sets the whole grid"),
+            (["--model", "factor_vae", "--values", "10", "-5"], "--values must be finite numbers >= 0"),
             (["--metric-size", "num_train=lots"], "NAME=N"),
             (["--learning-rate", "0"], "--learning-rate must be positive"),
         ]:

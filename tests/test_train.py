@@ -6,6 +6,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from bvae_tf.export import export_model
 from bvae_tf.model import BetaVAE
 from bvae_tf.train import build_parser, main, train
 from tests.helpers import slow
+from tests.test_locks import hold_in_child
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -59,7 +61,7 @@ class CommandLineRunTest(unittest.TestCase):
                     "--runs-dir", f"{cls.tmp}/runs", "--saved-models-dir", f"{cls.tmp}/saved_models",
                     "--data-dir", f"{cls.tmp}/data"]
         cls.out = run_module(cls.args, cls.tmp)
-        cls.run_dir = os.path.join(cls.tmp, "runs", "beta5_seed0")
+        cls.run_dir = os.path.join(cls.tmp, "runs", "beta_vae_beta5_seed0")
 
     @classmethod
     def tearDownClass(cls):
@@ -79,7 +81,7 @@ class CommandLineRunTest(unittest.TestCase):
             header = f.readline().strip().split(",")
         for column in ("loss", "recon", "kl", "kl_9", "active_latents", "val_loss", "beta", "learning_rate"):
             self.assertIn(column, header)
-        export = os.path.join(self.tmp, "saved_models", "beta5_seed0")
+        export = os.path.join(self.tmp, "saved_models", "beta_vae_beta5_seed0")
         self.assertTrue(os.path.isfile(os.path.join(export, "saved_model.pb")))
         card = read_json(os.path.join(export, "model_card.json"))
         self.assertEqual(card["beta"], 5.0)
@@ -206,8 +208,8 @@ class BadInputTest(unittest.TestCase):
 
     def check(self, argv, flag):
         with tempfile.TemporaryDirectory() as tmp:
-            os.makedirs(f"{tmp}/runs/beta1_seed0")
-            with open(f"{tmp}/runs/beta1_seed0/config.json", "w") as f:
+            os.makedirs(f"{tmp}/runs/beta_vae_beta1_seed0")
+            with open(f"{tmp}/runs/beta_vae_beta1_seed0/config.json", "w") as f:
                 f.write("{}")
             argv = [*argv, "--runs-dir", f"{tmp}/runs", "--saved-models-dir", f"{tmp}/sm", "--data-dir", f"{tmp}/d"]
             stderr = io.StringIO()
@@ -220,7 +222,7 @@ class BadInputTest(unittest.TestCase):
             self.assertIn(flag, lines[-1])
             self.assertNotIn("Traceback", stderr.getvalue())
             self.assertEqual(sorted(os.listdir(tmp)), ["runs"])
-            self.assertEqual(os.listdir(f"{tmp}/runs/beta1_seed0"), ["config.json"])
+            self.assertEqual(os.listdir(f"{tmp}/runs/beta_vae_beta1_seed0"), ["config.json"])
 
     def test_bad_inputs(self):
         cases = [
@@ -230,6 +232,11 @@ class BadInputTest(unittest.TestCase):
             (["--learning-rate", "-0.1"], "--learning-rate"),
             (["--learning-rate", "inf"], "--learning-rate"),
             (["--beta", "inf"], "--beta"),
+            (["--seed", "-1"], "--seed must be between 0 and 4294967295"),
+            (["--seed", "4294967296"], "--seed"),
+            (["--batch-size", "99999999999"], "--batch-size must be between"),
+            (["--model", "factor_vae", "--beta", "3"], "--beta does not apply to --model factor_vae"),
+            (["--model", "annealed_vae", "--iteration-threshold", "0"], "--iteration-threshold"),
             (["--latent-dim", "0"], "--latent-dim"),
             (["--beta", "2", "--source", "npz", "/no/such/dsprites.npz"], "--source"),
             (["--beta", "1"], "--runs-dir"),
@@ -239,6 +246,22 @@ class BadInputTest(unittest.TestCase):
         for argv, flag in cases:
             with self.subTest(argv=argv):
                 self.check(argv, flag)
+
+    def test_a_run_in_use_by_another_process_is_refused(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            child = hold_in_child(f"{tmp}/runs/beta_vae_beta1_seed0")
+            try:
+                stderr = io.StringIO()
+                with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as exit_:
+                    run_cli(main, ["--epochs", "1", "--subset", "64", "--val-size", "16", "--runs-dir", f"{tmp}/runs",
+                                   "--saved-models-dir", f"{tmp}/sm", "--data-dir", f"{tmp}/d", "--verbose", "0"])
+            finally:
+                child.kill()
+                child.wait()
+            self.assertEqual(exit_.exception.code, 2)
+            self.assertRegex(stderr.getvalue().strip(), rf"^error: .*this run is in use by process {child.pid}")
+            self.assertEqual(os.listdir(f"{tmp}/runs/beta_vae_beta1_seed0"), [".lock"])
+            self.assertFalse(os.path.exists(f"{tmp}/sm"))
 
     def test_parser_defaults_are_the_reports(self):
         args = build_parser().parse_args([])
@@ -255,7 +278,93 @@ class MultiWorkerTest(unittest.TestCase):
                               "--verbose", "0", "--runs-dir", f"{tmp}/runs", "--saved-models-dir", f"{tmp}/sm",
                               "--data-dir", f"{tmp}/d"], tmp)
             self.assertEqual(out.returncode, 0, out.stderr[-3000:])
-            self.assertTrue(os.path.isfile(f"{tmp}/sm/beta1_seed0/saved_model.pb"))
+            self.assertTrue(os.path.isfile(f"{tmp}/sm/beta_vae_beta1_seed0/saved_model.pb"))
+
+
+TWO_WORKERS = textwrap.dedent("""
+    import json, os, sys
+    import numpy as np, tensorflow as tf, keras
+    from bvae_tf.callbacks import SqueezeLogs
+    from bvae_tf.data.dsprites import DSprites, render_dsprites
+    from bvae_tf.model import BetaVAE
+
+    class MeanCodeVAE(BetaVAE):
+        # Each replica draws its own noise, so sampled runs cannot match one process exactly;
+        # decoding the mean tests what matters: loss scaling and gradient aggregation.
+        def sample(self, mean, logvar):
+            return mean
+
+    distributed = "TF_CONFIG" in os.environ
+    strategy = tf.distribute.MultiWorkerMirroredStrategy() if distributed else tf.distribute.get_strategy()
+    images = render_dsprites(DSprites.sample_factors(64, 1)).astype("float32")[..., None]
+    data = tf.data.Dataset.from_tensor_slices(images).batch(16)  # the global batch
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        model = MeanCodeVAE(beta=4.0, seed=0, rank1_logs=distributed)
+        model.build()
+        model.compile(keras.optimizers.Adam(1e-3))
+    np.savez(sys.argv[1].replace(".npz", "_init.npz"), *model.get_weights())
+    history = model.fit(data.with_options(options), epochs=2, verbose=0, shuffle=False,
+                        callbacks=[SqueezeLogs()] if distributed else []).history
+    np.savez(sys.argv[1], *model.get_weights())
+    print("replicas", strategy.num_replicas_in_sync, "loss", history["loss"][-1], flush=True)
+""")
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@slow
+class TwoWorkersTest(unittest.TestCase):
+    """MultiWorkerMirroredStrategy across two processes on 127.0.0.1 equals one process."""
+
+    def test_two_workers_agree_with_each_other_and_with_one_process(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            script = os.path.join(tmp, "worker.py")
+            with open(script, "w") as f:
+                f.write(TWO_WORKERS)
+            cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+            workers = []
+            for index in range(2):
+                env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster,
+                                                             "task": {"type": "worker", "index": index}}))
+                log = open(os.path.join(tmp, f"worker{index}.log"), "w")
+                workers.append((subprocess.Popen([sys.executable, script, os.path.join(tmp, f"w{index}.npz")],
+                                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log))
+            single = subprocess.run([sys.executable, script, os.path.join(tmp, "single.npz")], cwd=ROOT,
+                                    capture_output=True, text=True, timeout=300)
+            try:
+                for index, (process, log) in enumerate(workers):
+                    process.wait(timeout=300)
+                    with open(log.name) as f:
+                        output = f.read()
+                    self.assertEqual(process.returncode, 0, output[-3000:])
+                    self.assertIn("replicas 2", output)
+            finally:
+                for process, log in workers:
+                    if process.poll() is None:
+                        process.kill()
+                        process.wait()
+                    log.close()
+            self.assertEqual(single.returncode, 0, single.stderr[-3000:])
+            weights = [np.load(os.path.join(tmp, f"{name}.npz")) for name in ("w0", "w1", "single")]
+            keys = weights[0].files
+            between_workers = max(np.abs(weights[0][k] - weights[1][k]).max() for k in keys)
+            against_single = max(np.abs(weights[0][k] - weights[2][k]).max() for k in keys)
+            initial = np.load(os.path.join(tmp, "w0_init.npz"))
+            moved = max(np.abs(weights[0][k] - initial[k]).max() for k in keys)
+            self.assertEqual(between_workers, 0.0)  # one all-reduced update, applied on both
+            self.assertLess(against_single, 1e-4)  # float sums in another order, nothing more
+            self.assertGreater(moved, 1e-3)  # eight Adam steps really changed the weights
 
 
 if __name__ == "__main__":
