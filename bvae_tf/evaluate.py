@@ -9,7 +9,6 @@ class needed), or on precomputed codes. Writes ``metrics.json``, ``matrices.npz`
 matrix beside the model (or under ``--out``) and prints a table.
 """
 
-import argparse
 import dataclasses
 import os
 import platform
@@ -21,11 +20,13 @@ import numpy as np
 import bvae_tf
 from bvae_tf.config import EvalSpec
 from bvae_tf.data.dsprites import FACTOR_NAMES, NUM_IMAGES, check_classes
-from bvae_tf.errors import UserError, run_cli
+from bvae_tf.encodings import ModelEncodings
+from bvae_tf.errors import ArgumentParser, UserError, run_cli
 from bvae_tf.files import write_atomic, write_json, write_text
 from bvae_tf.layout import ScoresFolder
 from bvae_tf.metrics import registry, sampling, utils
 from bvae_tf.metrics.dci import MODELS as DCI_MODELS
+from bvae_tf.progress import Progress, format_seconds
 from bvae_tf.saved_model import SavedModel
 
 
@@ -76,7 +77,7 @@ def _metrics(spec):
     return [registry.METRICS[name] for name in spec.metrics]
 
 
-def evaluate_representation(represent, spec=None, **options):
+def evaluate_representation(represent, spec=None, progress=False, **options):
     """Sample, encode and score a representation; returns the metrics dict (see `build_report`).
 
     Args:
@@ -88,32 +89,48 @@ def evaluate_representation(represent, spec=None, **options):
         dict overriding any of the preset's `Sizes`), ``seed`` (same seed, same numbers),
         ``dci_model`` ("reference": sklearn's default GradientBoostingClassifier, as the spec;
         "fast": approximate).
+      progress: show progress (a `bvae_tf.progress.Progress`, or True for a bar on a terminal
+        and plain lines elsewhere, on stderr); default quiet.
     """
     spec = _spec(spec, options)
+    progress = Progress.of(progress)
     start = time.perf_counter()
     metrics = _metrics(spec)
-    samples = sampling.sample(represent, metrics, spec.sizes, spec.seed)
-    results, seconds = sampling.score(samples, metrics, spec)
+    samples = sampling.sample(represent, metrics, spec.sizes, spec.seed, progress)
+    results, seconds = sampling.score(samples, metrics, spec, progress)
     report = build_report(samples, results, seconds, spec)
     report["time"]["total_s"] = time.perf_counter() - start
     return report
 
 
-def evaluate_model(path, spec=None, encode_batch=1024, **options):
-    """`evaluate_representation` of a SavedModel's encoder mean; adds ``model`` to the dict."""
+def evaluate_model(path, spec=None, encode_batch=1024, cache=True, progress=False, **options):
+    """`evaluate_representation` of a SavedModel's encoder mean; adds ``model`` and ``encodings``
+    to the dict.
+
+    ``cache``: keep every code the encoder returns in ``<path>/encodings.npz`` and encode only
+    the images not in it (`bvae_tf.encodings`; same numbers either way); False: encode
+    everything, read and write nothing. ``encodings`` in the dict says what it did: images
+    ``from_cache`` and ``encoded``, the cache's ``status`` before this evaluation (``missing``,
+    ``valid``, ``stale`` or ``corrupt``: the last two are rebuilt, never used; ``off``).
+    ``progress``: as in `evaluate_representation`.
+    """
     spec = _spec(spec, options)
-    represent = sampling.from_images(SavedModel(path).encoder(), batch_size=encode_batch)
-    report = evaluate_representation(represent, spec)
+    progress = Progress.of(progress)
+    represent = ModelEncodings(SavedModel(path), batch_size=encode_batch, cache=cache, progress=progress)
+    progress.note(f"evaluating {path}: {', '.join(spec.metrics)}; preset {spec.preset}, seed {spec.seed}")
+    report = evaluate_representation(represent, spec, progress)
     report["model"] = os.path.abspath(path)
+    report["encodings"] = dict(represent.stats, batch_size=encode_batch)
     return report
 
 
-def evaluate_codes(codes, factors=None, spec=None, **options):
+def evaluate_codes(codes, factors=None, spec=None, progress=False, **options):
     """Score precomputed codes: either codes for all 737,280 images in dSprites order (every
     metric), or ``codes`` with their ``factors`` [N, 5] (the metrics of one uniform sample: MIG,
     modularity, DCI, SAP; a seeded split takes num_train + num_test points, or two thirds / one
     third when N is smaller). ``spec``/``options`` as in `evaluate_representation`; without
-    ``metrics``, codes with factors get every metric they can."""
+    ``metrics``, codes with factors get every metric they can. ``progress`` as in
+    `evaluate_representation`. No cache: the codes are given."""
     codes = np.asarray(codes)
     if codes.ndim != 2 or not np.issubdtype(codes.dtype, np.floating) or not np.isfinite(codes).all():
         raise UserError(f"codes must be a finite float array [N, L], got {codes.dtype} {codes.shape}")
@@ -121,7 +138,7 @@ def evaluate_codes(codes, factors=None, spec=None, **options):
         if len(codes) != NUM_IMAGES:
             raise UserError(f"codes without factors must cover the whole grid: [{NUM_IMAGES}, L] in dSprites "
                             f"order, got {codes.shape}; or also pass factors [N, 5]")
-        return evaluate_representation(sampling.from_grid(codes), spec, **options)
+        return evaluate_representation(sampling.from_grid(codes), spec, progress, **options)
     factors = np.asarray(factors)
     if factors.shape != (len(codes), len(FACTOR_NAMES)) or not np.issubdtype(factors.dtype, np.integer):
         raise UserError(f"factors must be integer class indices [{len(codes)}, {len(FACTOR_NAMES)}] "
@@ -150,7 +167,7 @@ def evaluate_codes(codes, factors=None, spec=None, **options):
     samples = sampling.Samples({"train": factors[train], "test": factors[test]},
                                {"train": codes[train], "test": codes[test]}, {}, sampling.CODES.uniform,
                                len(codes), len(codes), 0.0)
-    results, seconds = sampling.score(samples, _metrics(spec), spec)
+    results, seconds = sampling.score(samples, _metrics(spec), spec, progress)
     spec = dataclasses.replace(spec, sizes=dataclasses.replace(sizes, num_train=len(train), num_test=len(test)))
     report = build_report(samples, results, seconds, spec)
     report["time"]["total_s"] = time.perf_counter() - start
@@ -190,10 +207,15 @@ def format_table(report):
     lines = [f"{'metric':<28}{'value':>10}"]
     lines += [f"{name:<28}{value:>10.4f}" for name, value in report["scores"].items()]
     t = report["time"]
+    encodings = report.get("encodings")
+    if encodings and encodings.get("cache"):
+        cached = f", {encodings['from_cache']} of them from the cache"
+    else:
+        cached = ""
     lines += [
         f"{'active latents':<28}{report['active_latents']:>6} / {report['num_latents']}",
         f"preset {report['preset']}, seed {report['seed']}, DCI model {report['dci_model']}, "
-        f"{report['num_images_encoded']} images encoded "
+        f"{report['num_images_encoded']} images encoded{cached} "
         f"({report['num_images_drawn']} drawn); encode {t['encode_s']:.1f} s, score {t['score_s']:.1f} s",
     ]
     return "\n".join(lines)
@@ -214,7 +236,7 @@ def _npz_arrays(path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m bvae_tf.evaluate", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m bvae_tf.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("model", nargs="?", help="SavedModel folder, e.g. saved_models/<run>")
     parser.add_argument("--codes", help=".npz with `codes` [N, L] + `factors` [N, 5], or `codes` for the whole grid")
     parser.add_argument("--out", help="output folder (default: the model folder, or the .npz's folder)")
@@ -230,6 +252,9 @@ def main(argv=None):
                         help="DCI classifier: reference = sklearn GradientBoostingClassifier defaults (the "
                              "spec's); fast = 20 stages, about 5x faster but approximate (default reference)")
     parser.add_argument("--encode-batch", type=int, default=1024, help="images per encoder call (default 1024)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="encode every image; neither read nor extend the model's encodings.npz cache")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr (only the table)")
     args = parser.parse_args(argv)
     if (args.model is None) == (args.codes is None):
         raise UserError("pass either a SavedModel folder or --codes FILE.npz (exactly one)")
@@ -239,13 +264,16 @@ def main(argv=None):
                    sizes={f.name: getattr(args, f.name) for f in dataclasses.fields(sampling.Sizes)},
                    dci_model=args.dci_model)
     if args.codes:
-        report = evaluate_codes(*_npz_arrays(args.codes), **options)
+        report = evaluate_codes(*_npz_arrays(args.codes), progress=not args.quiet, **options)
         report["codes"] = os.path.abspath(args.codes)
         out = args.out or os.path.dirname(os.path.abspath(args.codes))
     else:
-        report = evaluate_model(args.model, EvalSpec.create(**options), args.encode_batch)
+        report = evaluate_model(args.model, EvalSpec.create(**options), args.encode_batch,
+                                cache=not args.no_cache, progress=not args.quiet)
         out = args.out or args.model
     write_report(report, out)
+    if not args.quiet:
+        print(f"evaluated in {format_seconds(report['time']['total_s'])}", file=sys.stderr, flush=True)
     print(format_table(report))
     print(f"wrote {ScoresFolder(out).metrics}")
     return report

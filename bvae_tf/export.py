@@ -14,14 +14,13 @@ output has a name:
 import json
 import os
 import shutil
-import tempfile
 
 import keras
 import tensorflow as tf
 
+from bvae_tf.files import make_temp_dir
 from bvae_tf.layout import ModelFolder
 from bvae_tf.model import IMAGE_SHAPE
-
 
 
 def _endpoints(model):
@@ -53,15 +52,16 @@ def _endpoints(model):
 def export_model(model, path, card=None):
     """Write ``model`` as a SavedModel at ``path`` and ``card`` (a dict) as ``model_card.json``
     inside it. Written to a temporary folder beside ``path`` and renamed, so ``path`` never
-    holds half an export; an existing export at ``path`` is replaced. Returns ``path``."""
+    holds half an export; an existing export at ``path`` is replaced. The folder gets the mode
+    the umask gives (readable by others under the usual 022). Returns ``path``."""
     path = os.path.abspath(path)
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
     archive = keras.export.ExportArchive()
     archive.track(model)
     for name, (fn, signature) in _endpoints(model).items():
         archive.add_endpoint(name, fn, input_signature=signature)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
+    # Named after this process, so the next export into the same folder removes it if we are
+    # killed; made with the umask's mode (not 0700), so other users can load the model.
+    staging = make_temp_dir(path)
     try:
         archive.write_out(staging, verbose=False)
         with open(ModelFolder(staging).card, "w") as f:

@@ -23,7 +23,6 @@ several models. ``matrices.png``, ``reconstructions.png`` and ``tradeoff_recon_v
 always.
 """
 
-import argparse
 import base64
 import functools
 import html
@@ -40,7 +39,7 @@ from matplotlib.ticker import MaxNLocator, NullLocator  # noqa: E402
 
 from bvae_tf.data.dsprites import FACTOR_NAMES, DSprites  # noqa: E402
 from bvae_tf.config import MODELS  # noqa: E402
-from bvae_tf.errors import UserError, run_cli  # noqa: E402
+from bvae_tf.errors import ArgumentParser, UserError, run_cli  # noqa: E402
 from bvae_tf.files import write_atomic, write_text  # noqa: E402
 from bvae_tf.images import tile, traversal_grid  # noqa: E402
 from bvae_tf.layout import ModelFolder, ReportFolder, RunFolder, SweepFolder, run_name, trial_name  # noqa: E402
@@ -138,6 +137,14 @@ def load_sweep(sweep_dir):
     row per trial and epoch, with the trial's model, value and seed)."""
     folder = SweepFolder(sweep_dir)
     results = _with_settings(_read_results(folder.results), folder.results)
+    # Trials that failed (the loss became NaN) have no metrics: left out, and named in the report.
+    status = results["status"].fillna("finished") if "status" in results else pd.Series("finished", results.index)
+    failed = status != "finished"
+    left_out = [f"{trial} ({why})" for trial, why in zip(results["trial"][failed], status[failed])]
+    if failed.all():
+        raise UserError(f"{folder.results}: no finished trial to report; failed: {'; '.join(left_out)}")
+    results = results[~failed].reset_index(drop=True)
+    results.attrs["left_out"] = left_out
     # Each trial's folders, found from its setting in this sweep folder (not from stored paths, so a
     # copied or moved sweep works).
     results["run_dir"] = [folder.run(name).path for name in results["trial"]]
@@ -562,12 +569,12 @@ def _overview(results):
     return f"{len(results)} trials, {', '.join(parts)}, seeds {sorted(int(s) for s in results['seed'].unique())}."
 
 
-def write_html(out_dir, figures, table_text, title):
+def write_html(out_dir, figures, table_text, title, notes=()):
     """One self-contained page: every PNG embedded as base64, the table as HTML."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}img{max-width:100%}"
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style>",
-             f"</head><body><h1>{html.escape(title)}</h1>"]
+             f"</head><body><h1>{html.escape(title)}</h1>", *[f"<p>{html.escape(note)}</p>" for note in notes]]
     parts.append("<h2>Table 1: metrics per model and setting (mean ± std over seeds; the mean alone for one seed)"
                   "</h2>")
     parts.append(table_text.to_html())
@@ -585,6 +592,8 @@ def write_html(out_dir, figures, table_text, title):
 def make_report(sweep_dir, out_dir=None, traversal_beta=5.0):
     """Write every figure, the table and the HTML page; returns the output folder."""
     results, histories = load_sweep(sweep_dir)
+    left_out = results.attrs.get("left_out", [])
+    notes = [f"Left out {len(left_out)} failed trial(s), which have no metrics: {'; '.join(left_out)}."] if left_out else []
     out_dir = out_dir or SweepFolder(sweep_dir).report
     os.makedirs(out_dir, exist_ok=True)
     figures = plot_all(results, histories, out_dir, traversal_beta)
@@ -592,17 +601,17 @@ def make_report(sweep_dir, out_dir=None, traversal_beta=5.0):
     write_text(ReportFolder(out_dir).summary_csv, table.to_csv())
     text = format_table(table)
     title = _title(results, sweep_dir)
-    lines = [f"# {title}", "", _overview(results), "",
+    lines = [f"# {title}", "", _overview(results), "", *[f"{note}\n" for note in notes],
              "## Table 1: mean ± std over seeds (the mean alone for one seed)", "", _markdown(text), ""]
     lines += [f"## {caption}\n\n![{caption}]({name})\n" for caption, name in figures]
     write_text(ReportFolder(out_dir).summary_md, "\n".join(lines))
-    write_html(out_dir, figures, text, title)
+    write_html(out_dir, figures, text, title, notes)
     _load.cache_clear()
     return out_dir
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m bvae_tf.report", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m bvae_tf.report", description=__doc__.splitlines()[0])
     parser.add_argument("sweep", help="sweep folder written by python -m bvae_tf.sweep")
     parser.add_argument("--out", default=None, help="output folder (default <sweep>/report)")
     parser.add_argument("--traversal-beta", type=float, default=5.0,

@@ -15,7 +15,6 @@ same command and a shared sweep folder; the environment tells each its role:
   KERASTUNER_TUNER_ID=tuner0  KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 python -m bvae_tf.sweep ...
 """
 
-import argparse
 import dataclasses
 import functools
 import glob
@@ -29,7 +28,7 @@ import pandas as pd
 
 from bvae_tf.config import DCI_MODELS, MODELS, REPORT_BETAS, EvalSpec, SweepConfig, TrainConfig
 from bvae_tf.data import prepare_data
-from bvae_tf.errors import UserError, run_cli
+from bvae_tf.errors import ArgumentParser, UserError, run_cli
 from bvae_tf.evaluate import evaluate_model, write_report
 from bvae_tf.files import write_json, write_text
 from bvae_tf.layout import SweepFolder
@@ -153,7 +152,7 @@ def collect_results(folder):
 
 def build_parser():
     default = SweepConfig()
-    parser = argparse.ArgumentParser(prog="python -m bvae_tf.sweep", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m bvae_tf.sweep", description=__doc__.splitlines()[0])
     grid = parser.add_argument_group("sweep")
     grid.add_argument("--betas", type=float, nargs="+",
                       help="β-VAE's β values (default, with no --model: the report's 0.5 1 2.5 5 7.5 10 50)")

@@ -7,10 +7,10 @@ images plus 5,000 held out, seed 0, the embedded renderer. One run writes ``runs
 SavedModel ``saved_models/<name>/``. ``train(config)`` is the same in-process, for sweeps.
 """
 
-import argparse
 import dataclasses
 import json
 import os
+import shlex
 import shutil
 import sys
 from typing import Optional
@@ -23,9 +23,9 @@ import bvae_tf
 from bvae_tf import callbacks as bvae_callbacks
 from bvae_tf.config import CONFIG_VERSION, MODELS, PRECISIONS, STRATEGIES, TrainConfig
 from bvae_tf.data import add_data_arguments, make_dataset, prepare_data, read_manifest
-from bvae_tf.errors import UserError, run_cli
+from bvae_tf.errors import ArgumentParser, UserError, run_cli
 from bvae_tf.export import export_model
-from bvae_tf.files import write_json
+from bvae_tf.files import check_writable_folder, write_json
 from bvae_tf.layout import RunFolder
 from bvae_tf.locks import LOCK_FILE, folder_lock
 from bvae_tf.model import ACTIVE_KL_NATS, IMAGE_SHAPE, VAE
@@ -88,7 +88,7 @@ def add_output_arguments(parser):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m bvae_tf.train", description="Train a β-VAE on dSprites; write a run folder and a SavedModel."
     )
     add_model_arguments(parser)
@@ -108,6 +108,8 @@ def check_run(config):
     """The run folder and export path; UserError if they hold another run (before anything is written)."""
     run = RunFolder(os.path.join(config.runs_dir, config.run_name))
     export_dir = os.path.join(config.saved_models_dir, config.run_name)
+    check_writable_folder(config.runs_dir, "--runs-dir")
+    check_writable_folder(config.saved_models_dir, "--saved-models-dir")
     if config.overwrite:
         return run, export_dir
     if config.resume:  # with nothing to resume, a new run starts: the same command serves both
@@ -326,5 +328,12 @@ def main(argv=None):
     return 1 if result.nan_epoch else 0
 
 
+def resume_hint(argv):
+    """What Ctrl-C prints: the command that continues the run from its last finished epoch."""
+    args = [arg for arg in argv if arg != "--overwrite"]
+    args += [] if "--resume" in args else ["--resume"]
+    return "the run keeps its last finished epoch; continue it with: python -m bvae_tf.train " + shlex.join(args)
+
+
 if __name__ == "__main__":
-    sys.exit(run_cli(main, sys.argv[1:]))
+    sys.exit(run_cli(main, sys.argv[1:], interrupted=lambda: resume_hint(sys.argv[1:])))

@@ -2,6 +2,10 @@
 
 import json
 import os
+import re
+import shutil
+import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -14,10 +18,13 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from bvae_tf.data import DSprites, make_dataset, prepare, read_manifest, render_dsprites, sources
+from bvae_tf import files
+from bvae_tf.data import DSprites, make_dataset, prepare, read_manifest, render_dsprites, sources, split_indices
 from bvae_tf.data.dsprites import FACTOR_SIZES, NUM_IMAGES
 from bvae_tf.errors import UserError
 from tests.helpers import slow
+from tests.test_errors import as_other_user
+from tests.test_files import dead_pid
 
 
 def canonical(shape, scale, orientation=0, pos_x=0, pos_y=0):
@@ -280,6 +287,102 @@ class TFRecordTest(unittest.TestCase):
             sources.load_source("hdf5", os.path.join(self.tmp, "bad.hdf5"))
 
 
+class FaultTest(unittest.TestCase):
+    """Bad files and interrupted or shared use (issue 11): one clear error, nothing left behind."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        os.chmod(self.tmp, 0o755)  # so another user can reach what we prepare here
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def test_truncated_official_files_say_download_again(self):
+        imgs, latents_classes, latents_values = official_arrays(np.arange(0, NUM_IMAGES, 3001))
+        npz = os.path.join(self.tmp, "d.npz")
+        np.savez_compressed(npz, imgs=imgs, latents_classes=latents_classes, latents_values=latents_values)
+        hdf5 = os.path.join(self.tmp, "d.hdf5")
+        with h5py.File(hdf5, "w") as f:
+            f["imgs"], f["latents/classes"], f["latents/values"] = imgs, latents_classes, latents_values
+        for name, path in (("npz", npz), ("hdf5", hdf5)):
+            with open(path, "rb") as f:
+                data = f.read()
+            for label, damaged in (("first half", data[: len(data) // 2]), ("empty", b""),
+                                   ("flipped byte", data[: len(data) // 2] + bytes([data[len(data) // 2] ^ 0xFF])
+                                    + data[len(data) // 2 + 1 :])):
+                if name == "hdf5" and label == "flipped byte":
+                    continue  # HDF5 has no checksum over raw data: a flipped pixel reads fine
+                part = os.path.join(self.tmp, f"part.{name}")
+                with open(part, "wb") as f:
+                    f.write(damaged)
+                expected = rf"^--source {name} {part}: not a complete \.{name} file \(.+\); download it again$"
+                with self.subTest(name=name, damage=label), self.assertRaisesRegex(UserError, expected):
+                    sources.load_source(name, part)
+        not_npz = os.path.join(self.tmp, "notes.npz")
+        with open(not_npz, "w") as f:
+            f.write("not an archive")
+        with self.assertRaisesRegex(UserError, r"not a \.npz file"):
+            sources.load_source("npz", not_npz)
+
+    def test_oversized_val_size_advice_works(self):
+        """Every "use at most ..." the error gives is accepted (it used to advise --subset 0, which failed)."""
+        for total, subset, val_size in [(100, 50, 100), (100, 0, 100), (100, 0, 150), (100, 80, 30), (100, 150, 30),
+                                        (100, 150, 150), (1, 0, 1), (NUM_IMAGES, 50_000, 800_000)]:
+            available = np.arange(total)
+            with self.assertRaises(UserError) as caught:
+                split_indices(available, subset, val_size, 0)
+            message = str(caught.exception)
+            advice = re.findall(r"at most --(subset|val-size) (\d+)", message)
+            self.assertTrue(advice, message)
+            for flag, value in advice:
+                fixed = {"subset": subset, "val-size": val_size, flag: int(value)}
+                if "with --subset 0" in message:
+                    fixed["subset"] = 0
+                with self.subTest(total=total, subset=subset, val_size=val_size, advice=fixed):
+                    split = split_indices(available, fixed["subset"], fixed["val-size"], 0)
+                    self.assertGreater(len(split["train"]), 0)
+        with self.assertRaisesRegex(UserError, "use at most --val-size 687280"):
+            split_indices(np.arange(NUM_IMAGES), 50_000, 800_000, 0)
+
+    def test_prepared_folder_has_the_umasks_mode_and_others_can_read_it(self):
+        folder = os.path.join(self.tmp, "d")
+        previous = os.umask(0o022)
+        try:
+            prepare(folder, sources.render_source(), subset=60, val_size=10, shard_size=50, progress=False)
+        finally:
+            os.umask(previous)
+        self.assertEqual(stat.S_IMODE(os.stat(folder).st_mode), 0o755)  # tempfile.mkdtemp made it 0700
+        for name in os.listdir(folder):
+            self.assertEqual(stat.S_IMODE(os.stat(os.path.join(folder, name)).st_mode), 0o644, name)
+        with as_other_user():
+            manifest = read_manifest(folder)  # was "dataset.json is missing" for another user
+        self.assertEqual(manifest["counts"], {"train": 60, "validation": 10})
+
+    def test_unreadable_folder_says_permission_denied(self):
+        folder = os.path.join(self.tmp, "d")
+        prepare(folder, sources.render_source(), subset=60, val_size=10, progress=False)
+        os.chmod(folder, 0o700 if os.geteuid() == 0 else 0o000)  # root reads anything: test as nobody
+        self.addCleanup(os.chmod, folder, 0o755)
+        for call in (lambda: read_manifest(folder),
+                     lambda: prepare(folder, sources.render_source(), subset=60, val_size=10, progress=False)):
+            with as_other_user(), self.assertRaisesRegex(UserError, "dataset.json: permission denied"):
+                call()
+
+    def test_next_prepare_removes_a_killed_prepares_temporary_folder(self):
+        # What `kill -9` during prepare leaves: its temporary folder, named after its (now dead) process.
+        with mock.patch.object(files.os, "getpid", return_value=dead_pid()):
+            killed = files.make_temp_dir(os.path.join(self.tmp, "big"))
+        open(os.path.join(killed, "train-00000-of-00044.tfrecord"), "w").close()
+        # One of a prepare still running (a sweep worker): never touched.
+        live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        self.addCleanup(live.wait)
+        self.addCleanup(live.kill)
+        with mock.patch.object(files.os, "getpid", return_value=live.pid):
+            running = files.make_temp_dir(os.path.join(self.tmp, "big"))
+        prepare(os.path.join(self.tmp, "small"), sources.render_source(), subset=50, val_size=10, progress=False)
+        self.assertFalse(os.path.exists(killed))
+        self.assertTrue(os.path.isdir(running))
+        self.assertEqual(sorted(os.listdir(self.tmp)), sorted([os.path.basename(running), "small"]))
+
+
 def run_data_cli(*args):
     return subprocess.run([sys.executable, "-m", "bvae_tf.data", *args], capture_output=True, text=True)
 
@@ -316,12 +419,33 @@ class DataCommandTest(unittest.TestCase):
             (["--source", "npz", missing], "does not exist"),
             (["--source", "npz", wrong_keys], "lacks key"),
             (["--subset", "800000"], "exceeds the 737280 images"),
-            (["--subset", "-5"], "must be >= 0"),
+            (["--subset", "-5"], "--subset must be (>= 0|between 0 and)"),
             (["--source", "zip"], "must be one of"),
         ]:
             self.assert_user_error(run_data_cli("prepare", *args, "--out", out, "--quiet"), message)
             self.assertFalse(os.path.exists(out))
         self.assertEqual(sorted(os.listdir(self.tmp)), ["wrong.npz"])
+
+    def test_prepare_killed_with_sigkill_is_cleaned_up_by_the_next_one(self):
+        args = ["--subset", "20000", "--val-size", "10", "--shard-size", "500", "--quiet"]
+        child = subprocess.Popen([sys.executable, "-m", "bvae_tf.data", "prepare", *args, "--out",
+                                  os.path.join(self.tmp, "big")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 120
+            while time.time() < deadline and child.poll() is None:
+                temps = [n for n in os.listdir(self.tmp) if n.startswith(".big.tmp-")]
+                if temps and os.listdir(os.path.join(self.tmp, temps[0])):  # a shard is being written
+                    break
+                time.sleep(0.2)
+            self.assertIsNone(child.poll(), "prepare finished before it could be killed")
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        self.assertEqual(len([n for n in os.listdir(self.tmp) if n.startswith(".big.tmp-")]), 1)
+        result = run_data_cli("prepare", "--subset", "50", "--val-size", "10", "--quiet", "--out",
+                              os.path.join(self.tmp, "small"))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(os.listdir(self.tmp), ["small"])
 
 
 if __name__ == "__main__":

@@ -83,6 +83,33 @@ class Evaluate(unittest.TestCase):
         self.assertEqual(len(lines), 1, lines)
         self.assertRegex(lines[0], "^error: .*" + pattern)
 
+    def test_cli_progress_lines_when_not_a_terminal_and_no_cache_flag(self):
+        model, out = self.path("progress_model"), self.path("progress_out")
+        module = Encoder()
+        tf.saved_model.save(module, model, signatures={"encode": module.encode})
+        stderr = io.StringIO()  # not a terminal: plain lines
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()) as stdout:
+            run_cli(evaluate.main, [model, "--metrics", "mig,sap", "--out", out, "--no-cache", *SMALL])
+        lines = error_lines(stderr.getvalue())
+        self.assertTrue(lines[0].startswith(f"evaluating {model}: mig, sap; preset fast, seed 0"), lines)
+        self.assertRegex(lines[1], r"^sampling: 450 images drawn, \d+ distinct$")
+        self.assertRegex(lines[2], r"^encoding: [\d,]+ images \.\.\.$")
+        self.assertTrue(any(re.match(r"^encoding: done, ([\d,]+)/\1 images in .*images/s$", line) for line in lines))
+        self.assertEqual(lines[-5:-1], ["scoring mig (1/2) ...", lines[-4], "scoring sap (2/2) ...", lines[-2]])
+        self.assertRegex(lines[-4], r"^scoring mig \(1/2\): \d+\.\d s$")
+        self.assertRegex(lines[-1], r"^evaluated in ")
+        self.assertFalse(any("\r" in line for line in lines))  # no bar in a log
+        self.assertIn("mig", stdout.getvalue())  # the table stays on stdout
+        self.assertFalse(os.path.exists(os.path.join(model, "encodings.npz")))  # --no-cache
+        with open(os.path.join(out, "metrics.json")) as f:
+            self.assertEqual(json.load(f)["encodings"]["status"], "off")
+        # With the cache (the default): written beside the model; --quiet prints nothing.
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            run_cli(evaluate.main, [model, "--metrics", "mig,sap", "--out", out, "--quiet", *SMALL])
+        self.assertEqual(error_lines(stderr.getvalue()), [])
+        self.assertTrue(os.path.exists(os.path.join(model, "encodings.npz")))
+
     @slow
     def test_cli_writes_every_metric_and_same_seed_gives_same_numbers(self):
         out = self.path("out1")
@@ -114,9 +141,20 @@ class Evaluate(unittest.TestCase):
             self.assertEqual(matrices["dci_importance"].shape, (6, 5))
         self.assertTrue(os.path.exists(os.path.join(out, "sap_score_matrix.csv")))
         self.assertFalse([f for f in os.listdir(out) if ".tmp" in f])
-        # The same seed in-process (the sweep's entry point) gives the same numbers.
+        # Progress on stderr (a pipe: plain lines), the table on stdout.
+        self.assertIn("encoding: done", result.stderr)
+        for i, name in enumerate(METRICS, 1):
+            self.assertRegex(result.stderr, rf"scoring {name} \({i}/{len(METRICS)}\): \d+\.\d s")
+        self.assertNotIn("scoring", result.stdout)
+        self.assertEqual(report["encodings"]["status"], "missing")
+        self.assertEqual(report["encodings"]["encoded"], report["num_images_encoded"])
+        # The same seed in-process (the sweep's entry point), every code now from the cache the
+        # CLI wrote, gives the same numbers; and so does an evaluation without the cache.
         again = evaluate.evaluate_model(self.path("encode"), preset="fast", seed=0, sizes=SMALL_SIZES)
+        self.assertEqual(again["encodings"]["from_cache"], report["num_images_encoded"])
         self.assertEqual(again["scores"], report["scores"])
+        uncached = evaluate.evaluate_model(self.path("encode"), preset="fast", seed=0, sizes=SMALL_SIZES, cache=False)
+        self.assertEqual(uncached["scores"], report["scores"])
 
     def test_gaussian_encoder_signature_and_seed_changes_numbers(self):
         a = evaluate.evaluate_model(self.path("gaussian"), metrics=["mig", "zmin"], preset="fast", seed=0,
@@ -129,9 +167,13 @@ class Evaluate(unittest.TestCase):
     def test_codes_file_with_factors_and_full_grid(self):
         factors = DSprites.sample_factors(900, 0)
         np.savez(self.path("pairs.npz"), codes=factors.astype(np.float32), factors=factors)
-        with contextlib.redirect_stdout(io.StringIO()):
+        stderr = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(stderr):
             run_cli(evaluate.main, ["--codes", self.path("pairs.npz"), "--metrics", "mig,modularity,sap",
                                     "--out", self.path("pairs")])
+        self.assertIn("scoring modularity (2/3) ...", stderr.getvalue())  # progress, but nothing to encode
+        self.assertNotIn("encoding", stderr.getvalue())
+        self.assertFalse(os.path.exists(self.path("encodings.npz")))  # no cache for given codes
         with open(self.path("pairs", "metrics.json")) as f:
             self.assertGreater(json.load(f)["scores"]["mig"], 0.7)
         grid = DSprites.indices_to_classes(np.arange(NUM_IMAGES)).astype(np.float32)

@@ -234,6 +234,43 @@ class Sampling(unittest.TestCase):
         for key in s.factors:
             np.testing.assert_array_equal(s.codes[key], s.factors[key])
 
+    def test_from_images_pads_batches_and_renders_ahead_without_changing_codes(self):
+        calls = []
+
+        def encode(images):  # a code per image: its lit-pixel count and a checksum of its pixels
+            calls.append(len(images))
+            flat = images.reshape(len(images), -1)
+            return np.stack([flat.sum(1), flat @ np.arange(flat.shape[1], dtype=np.float32) % 997], axis=1)
+
+        indices = np.random.default_rng(0).choice(NUM_IMAGES, 1000, replace=False)
+        represent = metrics.from_images(encode, batch_size=64)  # chunks of 8 x 64: two rendered ahead
+        codes = represent(indices)
+        self.assertEqual(codes.dtype, np.float64)
+        self.assertEqual(calls, [64] * 16)  # the last batch (40 images) is padded to 64
+        expected = encode(DSprites().images(DSprites.indices_to_classes(indices))[..., None].astype(np.float32))
+        np.testing.assert_array_equal(codes, expected)
+        serial = metrics.sampling.ImageRepresentation(encode, batch_size=64, render_ahead=False)
+        np.testing.assert_array_equal(serial(indices), codes)
+        chunks = list(represent.stream(indices))
+        self.assertEqual([(a, b) for a, b, _ in chunks], [(0, 512), (512, 1000)])
+        self.assertEqual(chunks[0][2].dtype, np.float32)  # the encoder's own output, unconverted
+
+    def test_score_reports_each_metric_on_the_progress(self):
+        import io
+
+        from bvae_tf.progress import Progress
+
+        stream = io.StringIO()
+        small = metrics.Sizes(200, 100, 50, 25, 16, 200)
+        spec = EvalSpec(metrics=("mig", "sap"), sizes=small)
+        samples = sample(copy, ("mig", "sap"), small, 0)
+        _, seconds = metrics.score(samples, chosen(("mig", "sap")), spec, Progress(stream=stream, tty=False))
+        lines = stream.getvalue().splitlines()
+        self.assertEqual(lines[0], "scoring mig (1/2) ...")
+        self.assertRegex(lines[1], r"^scoring mig \(1/2\): \d+\.\d s$")
+        self.assertEqual(lines[2], "scoring sap (2/2) ...")
+        self.assertEqual(set(seconds), {"mig", "sap"})
+
     def test_scorers_reject_bad_arrays(self):
         codes, factors = np.zeros((10, 3)), np.zeros((10, 5), int)
         with self.assertRaisesRegex(ValueError, "shape"):
@@ -242,6 +279,66 @@ class Sampling(unittest.TestCase):
             metrics.mig(codes, factors.astype(float))
         with self.assertRaisesRegex(ValueError, "NaN"):
             metrics.mig(np.full((10, 3), np.nan), factors)
+
+
+class ConstantFactor(unittest.TestCase):
+    """A factor constant in the sample (e.g. `evaluate --codes` with a fixed shape) has nothing to
+    predict: DCI gives it an importance column of zeros and completeness 0, SAP a gap of 0 (as MIG
+    does), both count it in their mean over factors, and its accuracy is that of predicting its one
+    value. disentanglement_lib cannot score it (its classifiers raise "1 class")."""
+
+    @classmethod
+    def setUpClass(cls):
+        rng = np.random.default_rng(0)
+        varying = rng.integers(0, 3, 900)
+        cls.factors = np.stack([varying, np.full(900, 2)], axis=1)
+        cls.codes = np.stack([varying + 0.1 * rng.normal(size=900), rng.normal(size=900)], axis=1)
+
+    def split(self, factors):
+        return self.codes[:600], factors[:600], self.codes[600:], factors[600:]
+
+    def test_dci_known_answer(self):
+        both = metrics.dci(*self.split(self.factors), model="fast", n_jobs=1)
+        alone = metrics.dci(*self.split(self.factors[:, :1]), model="fast", n_jobs=1)
+        np.testing.assert_array_equal(both.importance[:, 1], 0.0)
+        np.testing.assert_array_equal(both.importance[:, 0], alone.importance[:, 0])
+        self.assertAlmostEqual(both.completeness_per_factor[1], 0.0, places=9)
+        self.assertAlmostEqual(both.completeness_per_factor[0], alone.completeness_per_factor[0], places=12)
+        self.assertAlmostEqual(both.completeness, alone.completeness / 2, places=12)
+        self.assertAlmostEqual(both.informativeness_train, (alone.informativeness_train + 1) / 2, places=12)
+        self.assertAlmostEqual(both.informativeness, (alone.informativeness + 1) / 2, places=12)
+        self.assertGreater(both.disentanglement, 0.99)  # latent 0 informs the one varying factor only
+
+    def test_dci_constant_in_training_only_and_all_constant(self):
+        factors = self.factors.copy()
+        factors[600:700, 1] = 0  # varies in the test split only: accuracy of predicting the training value
+        result = metrics.dci(*self.split(factors), model="fast", n_jobs=1)
+        alone = metrics.dci(*self.split(factors[:, :1]), model="fast", n_jobs=1)
+        self.assertAlmostEqual(result.informativeness, (alone.informativeness + 200 / 300) / 2, places=12)
+        constant = metrics.dci(*self.split(np.zeros((900, 2), int)), model="fast", n_jobs=1)
+        np.testing.assert_array_equal(constant.importance, 0.0)
+        self.assertEqual((constant.informativeness, constant.informativeness_train), (1.0, 1.0))
+        self.assertAlmostEqual(constant.disentanglement, 0.0, places=9)
+        self.assertAlmostEqual(constant.completeness, 0.0, places=9)
+
+    def test_sap_known_answer(self):
+        both = metrics.sap(*self.split(self.factors), n_jobs=1)
+        alone = metrics.sap(*self.split(self.factors[:, :1]), n_jobs=1)
+        np.testing.assert_array_equal(both.score_matrix[:, 1], 1.0)  # predicting its one value is always right
+        np.testing.assert_array_equal(both.score_matrix[:, 0], alone.score_matrix[:, 0])
+        self.assertAlmostEqual(both.score, alone.score / 2, places=12)  # a gap of 0 for the constant factor
+
+    def test_evaluate_scores_a_constant_factor_without_crashing(self):
+        which = ("dci", "sap", "mig")
+        spec = EvalSpec(metrics=which, sizes=metrics.Sizes(300, 150, 60, 30, 16, 300), dci_model="fast")
+        samples = sample(copy, which, spec.sizes, 0)
+        for factors in samples.factors.values():
+            factors[..., 0] = 0  # shape held fixed in every sample
+        results, _ = metrics.score(samples, chosen(which), spec)
+        for name, result in results.items():
+            for key, value in result.scalars().items():
+                self.assertTrue(np.isfinite(value), f"{name}.{key} = {value}")
+        self.assertEqual(results["dci"].importance[:, 0].tolist(), [0.0] * 5)
 
 
 if __name__ == "__main__":

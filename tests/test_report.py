@@ -11,9 +11,11 @@ import sys
 import tempfile
 import unittest
 
+import numpy as np
 import pandas as pd
 
 from bvae_tf import report
+from bvae_tf.errors import UserError
 from tests import report_fixtures
 from tests.helpers import slow
 from tests.test_sweep import ENV, ROOT, TINY, read
@@ -168,6 +170,21 @@ class LoadSweepTest(unittest.TestCase):
                          "val_recon": 71.0 + k, "val_kl": 10.0, "val_loss": 81.0 + k, "active_latents_kl": 3,
                          **{column: 0.1 * (k + 1) for column in report.metric_labels()}})
         pd.DataFrame(rows).to_csv(os.path.join(self.tmp, "results.csv"), index=False)
+
+    def test_failed_trials_are_left_out_and_named(self):
+        self.fake_sweep([("beta_vae", "beta", 1.0, 0), ("beta_vae", "beta", 4.0, 0)])
+        table = pd.read_csv(os.path.join(self.tmp, "results.csv"))
+        table["status"] = ["finished", "failed: loss became NaN in epoch 2"]
+        table.loc[1, list(report.metric_labels())] = np.nan
+        table.to_csv(os.path.join(self.tmp, "results.csv"), index=False)
+        results, histories = report.load_sweep(self.tmp)
+        self.assertEqual(list(results["value"]), [1.0])
+        self.assertEqual(set(histories["value"]), {1.0})
+        self.assertEqual(results.attrs["left_out"], ["beta_vae_beta4_seed0 (failed: loss became NaN in epoch 2)"])
+        table["status"] = "failed: loss became NaN in epoch 1"
+        table.to_csv(os.path.join(self.tmp, "results.csv"), index=False)
+        with self.assertRaisesRegex(UserError, "no finished trial to report; failed: beta_vae_beta1_seed0"):
+            report.load_sweep(self.tmp)
 
     def test_trial_names(self):
         self.assertEqual(report.trial_name("beta_vae", "beta", 5.0, 0), "beta_vae_beta5_seed0")

@@ -1,6 +1,8 @@
 """β sweeps: resuming after a kill, keras-tuner's distributed mode, bad flags."""
 
+import contextlib
 import glob
+import io
 import json
 import os
 import signal
@@ -13,6 +15,8 @@ import unittest
 
 import pandas as pd
 
+from bvae_tf import sweep
+from bvae_tf.errors import run_cli
 from tests.helpers import slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -161,12 +165,19 @@ class SweepBadInputTest(unittest.TestCase):
             (["--metric-size", "num_train=lots"], "NAME=N"),
             (["--learning-rate", "0"], "--learning-rate must be positive"),
         ]:
-            result = subprocess.run(sweep_command(out, os.path.join(tmp, "data"), *flags), cwd=ROOT, env=ENV,
-                                    capture_output=True, text=True, timeout=120)
-            self.assertEqual(result.returncode, 2, result.stderr[-2000:])
-            self.assertNotIn("Traceback", result.stderr)
-            self.assertRegex(result.stderr.strip().splitlines()[-1], f"^error: .*{message}")
+            argv = sweep_command(out, os.path.join(tmp, "data"), *flags)[3:]  # in-process: no TF start-up per case
+            stderr = io.StringIO()
+            with self.subTest(flags=flags), contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as exit_:
+                run_cli(sweep.main, argv)
+            self.assertEqual(exit_.exception.code, 2, stderr.getvalue())
+            self.assertRegex(stderr.getvalue().strip(), f"^error: [^\n]*{message}[^\n]*$")  # one line
             self.assertEqual(os.listdir(tmp), [])
+        # The command itself, once, in a subprocess: the same line and exit code, no traceback.
+        result = subprocess.run(sweep_command(out, os.path.join(tmp, "data"), "--betas", "1", "-1"), cwd=ROOT,
+                                env=ENV, capture_output=True, text=True, timeout=300)
+        self.assertEqual(result.returncode, 2, result.stderr[-2000:])
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertRegex(result.stderr.strip().splitlines()[-1], "^error: --betas must be finite numbers >= 0")
 
 
 if __name__ == "__main__":

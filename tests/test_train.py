@@ -5,7 +5,9 @@ import glob
 import io
 import json
 import os
+import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +17,7 @@ import unittest
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from bvae_tf.config import TrainConfig
@@ -217,8 +220,7 @@ class BadInputTest(unittest.TestCase):
                 run_cli(main, argv)
             self.assertEqual(exit_.exception.code, 2)
             lines = stderr.getvalue().strip().splitlines()
-            if not lines[0].startswith("usage:"):  # argparse prints its usage first
-                self.assertEqual(len(lines), 1, lines)
+            self.assertEqual(len(lines), 1, lines)
             self.assertIn(flag, lines[-1])
             self.assertNotIn("Traceback", stderr.getvalue())
             self.assertEqual(sorted(os.listdir(tmp)), ["runs"])
@@ -231,6 +233,7 @@ class BadInputTest(unittest.TestCase):
             (["--epochs", "0"], "--epochs"),
             (["--learning-rate", "-0.1"], "--learning-rate"),
             (["--learning-rate", "inf"], "--learning-rate"),
+            (["--learning-rate", "-1e-3"], "--learning-rate must be positive, got -0.001"),
             (["--beta", "inf"], "--beta"),
             (["--seed", "-1"], "--seed must be between 0 and 4294967295"),
             (["--seed", "4294967296"], "--seed"),
@@ -246,6 +249,17 @@ class BadInputTest(unittest.TestCase):
         for argv, flag in cases:
             with self.subTest(argv=argv):
                 self.check(argv, flag)
+
+    def test_unwritable_output_is_refused_before_training(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            open(f"{tmp}/sm", "w").close()
+            stderr = io.StringIO()
+            with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as exit_:
+                run_cli(main, ["--runs-dir", f"{tmp}/runs", "--saved-models-dir", f"{tmp}/sm", "--data-dir", f"{tmp}/d"])
+            self.assertEqual(exit_.exception.code, 2)
+            self.assertEqual(stderr.getvalue().strip(), f"error: --saved-models-dir: {tmp}/sm is a file, not a folder; "
+                                                        "choose a folder")
+            self.assertEqual(os.listdir(tmp), ["sm"])
 
     def test_a_run_in_use_by_another_process_is_refused(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -279,6 +293,34 @@ class MultiWorkerTest(unittest.TestCase):
                               "--data-dir", f"{tmp}/d"], tmp)
             self.assertEqual(out.returncode, 0, out.stderr[-3000:])
             self.assertTrue(os.path.isfile(f"{tmp}/sm/beta_vae_beta1_seed0/saved_model.pb"))
+
+
+@slow
+class InterruptTest(unittest.TestCase):
+    def test_ctrl_c_prints_how_to_resume_and_the_hint_resumes(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            args = ["--epochs", "3", "--subset", "1000", "--val-size", "64", "--verbose", "0", "--runs-dir",
+                    f"{tmp}/runs", "--saved-models-dir", f"{tmp}/sm", "--data-dir", f"{tmp}/d"]
+            process = subprocess.Popen([sys.executable, "-m", "bvae_tf.train", *args], cwd=tmp, text=True,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       env={**os.environ, "PYTHONPATH": ROOT, "PYTHONUNBUFFERED": "1"})
+            try:
+                for line in process.stdout:  # the first epoch's summary line
+                    if line.startswith("epoch 1/3"):
+                        break
+                process.send_signal(signal.SIGINT)
+                stderr = process.communicate(timeout=120)[1]
+            finally:
+                process.kill()
+            self.assertEqual(process.returncode, 130, stderr[-3000:])
+            self.assertNotIn("Traceback", stderr)
+            last = stderr.strip().splitlines()[-1]
+            self.assertRegex(last, r"^interrupted; the run keeps its last finished epoch; continue it with: "
+                                   r"python -m bvae_tf.train .*--resume$")
+            resumed = run_module(shlex.split(last.split("continue it with: python -m bvae_tf.train ")[1]), tmp)
+            self.assertEqual(resumed.returncode, 0, resumed.stderr[-3000:])
+            history = pd.read_csv(f"{tmp}/runs/beta_vae_beta1_seed0/history.csv")
+            self.assertEqual(list(history["epoch"]), [0, 1, 2])  # each epoch once
 
 
 TWO_WORKERS = textwrap.dedent("""

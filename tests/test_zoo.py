@@ -91,6 +91,7 @@ class SpecialCasesTest(unittest.TestCase):
 
 
 class FactorVAETest(unittest.TestCase):
+    @slow
     def test_discriminator_tells_correlated_samples_from_their_permutation(self):
         keras.utils.set_random_seed(0)
         model = compiled(FactorVAE(latent_dim=2, seed=0))

@@ -1,15 +1,14 @@
 """`python -m bvae_tf.data prepare`: write the sharded dSprites TFRecords (or check a prepared folder)."""
 
-import argparse
 import json
 
 from bvae_tf.config import DataConfig
 from bvae_tf.data import add_data_arguments, prepare_data, read_manifest
-from bvae_tf.errors import run_cli
+from bvae_tf.errors import ArgumentParser, run_cli
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m bvae_tf.data", description=__doc__)
+    parser = ArgumentParser(prog="python -m bvae_tf.data", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     prepare = commands.add_parser("prepare", help="write sharded TFRecords of a seeded dSprites subset")
     group = add_data_arguments(prepare, seed_flag="--seed")

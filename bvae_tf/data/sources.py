@@ -9,6 +9,8 @@ import dataclasses
 import hashlib
 import os
 import socket
+import zipfile
+import zlib
 from typing import Callable, Optional
 
 import numpy as np
@@ -91,10 +93,29 @@ def _require_file(name, path):
         raise UserError(f"--source {name}: file {path} does not exist")
 
 
+def _incomplete(name, path, error):
+    """The error for an official file that is cut short or damaged (an interrupted download)."""
+    return UserError(f"--source {name} {path}: not a complete .{name} file ({type(error).__name__}: {error}); "
+                     "download it again")
+
+
+def _starts_like(path, magic):
+    """Whether the file starts with ``magic`` or is shorter than it (a download cut short)."""
+    with open(path, "rb") as f:
+        head = f.read(len(magic))
+    return magic.startswith(head)
+
+
+ZIP_MAGIC = b"PK\x03\x04"  # a .npz is a zip archive of .npy files
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
 def npz_source(path):
     _require_file("npz", path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
+    if not _starts_like(path, ZIP_MAGIC):
+        raise UserError(f"--source npz {path}: not a .npz file (a .npz is a zip archive; this file is not one)")
+    try:  # our own file object: np.load leaks the one it opens when the zip is unreadable
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
             missing = [key for key in NPZ_KEYS.values() if key not in data.files]
             if missing:
                 raise UserError(
@@ -102,8 +123,12 @@ def npz_source(path):
                     f"(found {', '.join(data.files) or 'none'}); the official file has imgs, latents_classes, latents_values"
                 )
             arrays = {name: data[key] for name, key in NPZ_KEYS.items()}
-    except (OSError, ValueError) as error:
-        raise UserError(f"npz file {path} cannot be read as .npz: {error}") from None
+    except PermissionError:
+        raise
+    # A .npz is a zip: one cut short has no central directory (BadZipFile); damaged members fail
+    # their CRC (BadZipFile) or decompression (zlib.error, EOFError) or their .npy header (ValueError).
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as error:
+        raise _incomplete("npz", path, error) from None
     return arrays_source("npz", path, arrays["imgs"], arrays["classes"], arrays["values"])
 
 
@@ -120,8 +145,12 @@ def hdf5_source(path):
                     "the official file has imgs, latents/classes, latents/values"
                 )
             arrays = {name: f[key][()] for name, key in HDF5_KEYS.items()}
-    except OSError as error:
-        raise UserError(f"hdf5 file {path} cannot be read as HDF5: {error}") from None
+    except PermissionError:
+        raise
+    except OSError as error:  # h5py reports a short or damaged file as OSError ("truncated file: eof = ...")
+        if "truncated" in str(error) or _starts_like(path, HDF5_MAGIC):
+            raise _incomplete("hdf5", path, error) from None
+        raise UserError(f"--source hdf5 {path}: not an HDF5 file ({error})") from None
     return arrays_source("hdf5", path, arrays["imgs"], arrays["classes"], arrays["values"])
 
 

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -20,7 +19,7 @@ from tqdm import tqdm
 from bvae_tf.data import dsprites
 from bvae_tf.data.sources import file_sha256
 from bvae_tf.errors import UserError
-from bvae_tf.files import write_json
+from bvae_tf.files import make_temp_dir, write_json
 
 FORMAT_VERSION = 1
 MANIFEST = "dataset.json"
@@ -41,16 +40,30 @@ def split_indices(available, subset, val_size, seed):
     """
     if subset < 0 or val_size < 0:
         raise UserError(f"--subset and --val-size must be >= 0, got {subset} and {val_size}")
-    room = len(available) - val_size
+    total = len(available)
+    room = total - val_size  # what is left for training once validation is held out
     if room <= 0 or subset > room:
-        raise UserError(
-            f"--subset {subset} plus --val-size {val_size} exceeds the {len(available)} images of the "
-            f"source; use at most --subset {max(room, 0)} (or --subset 0 for all)"
-        )
+        problem = (f"--val-size {val_size} leaves none of the {total} images of the source for training" if room <= 0
+                   else f"--subset {subset} plus --val-size {val_size} exceeds the {total} images of the source")
+        raise UserError(f"{problem}; {_split_advice(total, subset, val_size)}")
     order = np.random.default_rng(seed).permutation(len(available))
     validation = available[order[:val_size]]
     train = available[order[val_size : val_size + subset] if subset else order[val_size:]]
     return {"train": train, "validation": validation}
+
+
+def _split_advice(total, subset, val_size):
+    """Settings that fit ``total`` images, each of which :func:`split_indices` accepts."""
+    if total == 0:
+        return "the source holds no image"
+    if val_size < total:  # validation fits: shrink the training subset (0 = all the rest)
+        advice = f"use at most --subset {total - val_size} (or --subset 0 for all {total - val_size} not held out)"
+        if 0 < subset < total:
+            advice += f", or at most --val-size {total - subset}"
+        return advice
+    if 0 < subset < total:  # validation alone takes everything: shrink it
+        return f"use at most --val-size {total - subset}"
+    return f"use at most --val-size {total - 1} (with --subset 0: all the rest for training)"
 
 
 def _indices_hash(indices):
@@ -100,12 +113,13 @@ def prepare(out_dir, source, subset=50_000, val_size=5_000, seed=0, shard_size=5
     """Write (or reuse) the TFRecords for ``source`` under ``out_dir``; return the manifest.
 
     The folder is built under a temporary name and renamed at the end, so an interrupted run
-    leaves nothing that looks complete.
+    leaves nothing that looks complete; the temporary folder of a killed run is removed by the
+    next prepare into the same parent folder (`bvae_tf.files.make_temp_dir`).
     """
     if shard_size <= 0:
         raise UserError(f"--shard-size must be positive, got {shard_size}")
     wanted = request(source, subset, val_size, seed, shard_size)
-    if os.path.isdir(out_dir) and not os.listdir(out_dir):
+    if os.path.isdir(out_dir) and _listdir_or_none(out_dir) == []:
         os.rmdir(out_dir)  # an empty folder (made by the user) is no prepared dataset: fill it
     if os.path.exists(out_dir):
         manifest = read_manifest(out_dir)
@@ -118,9 +132,8 @@ def prepare(out_dir, source, subset=50_000, val_size=5_000, seed=0, shard_size=5
             )
         return manifest
     splits = split_indices(source.indices, subset, val_size, seed)
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp-", dir=parent)
+    # Named after this process (a later prepare removes it if we are killed), with the umask's mode.
+    tmp = make_temp_dir(out_dir)
     try:
         shards = write_records(tmp, source, splits, shard_size, progress)
         manifest = dict(
@@ -149,11 +162,13 @@ def read_manifest(folder, verify=True):
     path = os.path.join(folder, MANIFEST)
     if not os.path.isdir(folder):
         raise UserError(f"data folder {folder} does not exist; run `python -m bvae_tf.data prepare --out {folder}`")
-    if not os.path.isfile(path):
-        raise UserError(f"{folder} is not a prepared bvae_tf dataset: {MANIFEST} is missing")
     try:
         with open(path) as f:
             manifest = json.load(f)
+    except PermissionError:
+        raise UserError(_permission_denied(folder, path)) from None
+    except (FileNotFoundError, IsADirectoryError):
+        raise UserError(f"{folder} is not a prepared bvae_tf dataset: {MANIFEST} is missing") from None
     except (OSError, ValueError) as error:
         raise UserError(f"{path} is not a valid manifest: {error}") from None
     if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION or "shards" not in manifest:
@@ -163,12 +178,29 @@ def read_manifest(folder, verify=True):
             shard_path = os.path.join(folder, shard["file"])
             if not os.path.isfile(shard_path):
                 raise UserError(f"shard {shard_path} listed in {MANIFEST} is missing; delete {folder} and prepare again")
-            if os.path.getsize(shard_path) != shard["bytes"] or file_sha256(shard_path) != shard["sha256"]:
+            try:
+                damaged = os.path.getsize(shard_path) != shard["bytes"] or file_sha256(shard_path) != shard["sha256"]
+            except PermissionError:
+                raise UserError(_permission_denied(folder, shard_path)) from None
+            if damaged:
                 raise UserError(
                     f"shard {shard_path} is corrupted (size or checksum differs from {MANIFEST}); "
                     f"delete {folder} and prepare again"
                 )
     return manifest
+
+
+def _listdir_or_none(folder):
+    """The folder's entries; None when we may not list it (read_manifest then says so)."""
+    try:
+        return os.listdir(folder)
+    except PermissionError:
+        return None
+
+
+def _permission_denied(folder, path):
+    return (f"{path}: permission denied: the data folder {folder} is not readable by you "
+            f"(its owner can run `chmod -R a+rX {folder}`, or prepare your own copy in another folder)")
 
 
 def _unpack(batch):

@@ -12,11 +12,13 @@ A *representation* here is a function from image indices (dSprites order) to cod
 
 import dataclasses
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from bvae_tf.data.dsprites import NUM_IMAGES, DSprites
 from bvae_tf.metrics.registry import Sampler
+from bvae_tf.progress import Progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,24 +40,83 @@ PRESETS = {
 }
 
 
+class ImageRepresentation:
+    """Representation that renders dSprites images and encodes them; built by `from_images`.
+
+    Calling it on image indices returns their codes as float64 [n, L]; `stream` yields the
+    encoder's own output chunk by chunk (for callers that store codes or show progress).
+    """
+
+    def __init__(self, encode, dataset=None, batch_size=1024, chunk_batches=8, render_ahead=True):
+        if batch_size < 1 or chunk_batches < 1:
+            raise ValueError(f"batch_size and chunk_batches must be >= 1, got {batch_size}, {chunk_batches}")
+        self.encode = encode
+        self.dataset = dataset or DSprites()
+        self.batch_size = batch_size
+        self.chunk_size = chunk_batches * batch_size
+        self.render_ahead = render_ahead
+
+    def __call__(self, indices):
+        chunks = [np.asarray(codes, np.float64) for _, _, codes in self.stream(indices)]
+        if not chunks:
+            return np.zeros((0, 0))
+        return np.concatenate(chunks)
+
+    def render(self, indices):
+        """float32 images [n, 64, 64, 1] in {0, 1} of image ``indices``."""
+        return self.dataset.images(DSprites.indices_to_classes(indices))[..., None].astype(np.float32)
+
+    def encode_images(self, images):
+        """Codes of ``images`` as the encoder returns them, ``batch_size`` at a time. Every call of
+        ``encode`` gets exactly ``batch_size`` images (a short last batch is padded with blank
+        images whose codes are dropped), so an image's code never depends on how many others are
+        encoded with it (matrix kernels may round differently for another number of rows)."""
+        out = []
+        for i in range(0, len(images), self.batch_size):
+            batch = images[i : i + self.batch_size]
+            n = len(batch)
+            if n < self.batch_size:
+                batch = np.concatenate([batch, np.zeros((self.batch_size - n, *batch.shape[1:]), batch.dtype)])
+            codes = np.asarray(self.encode(batch))
+            if codes.ndim != 2 or len(codes) != self.batch_size:
+                raise ValueError(f"encode must return codes [n, L] for n={self.batch_size} images, got {codes.shape}")
+            out.append(codes[:n])
+        return np.concatenate(out)
+
+    def stream(self, indices):
+        """Yield ``(start, stop, codes)`` for consecutive chunks of ``indices`` (``chunk_batches``
+        batches each), codes as the encoder returned them. With ``render_ahead`` the next chunk
+        is rendered in a background thread while the encoder works on this one (numpy rendering
+        and TensorFlow both release the GIL)."""
+        indices = np.asarray(indices)
+        starts = range(0, len(indices), self.chunk_size)
+        if not self.render_ahead or len(starts) < 2:
+            for start in starts:
+                stop = min(start + self.chunk_size, len(indices))
+                yield start, stop, self.encode_images(self.render(indices[start:stop]))
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="render") as pool:
+            pending = pool.submit(self.render, indices[: self.chunk_size])
+            try:
+                for start in starts:
+                    images = pending.result()
+                    stop = start + len(images)
+                    if stop < len(indices):
+                        pending = pool.submit(self.render, indices[stop : stop + self.chunk_size])
+                    yield start, stop, self.encode_images(images)
+            finally:
+                pending.cancel()
+
+
 def from_images(encode, dataset=None, batch_size=1024):
     """Representation that renders images and encodes them with ``encode``.
 
-    ``encode(images float32 [n, 64, 64, 1] in {0, 1}) -> codes [n, L]``, called on batches of
-    ``batch_size``; rendering happens 8 batches at a time to bound memory.
+    ``encode(images float32 [n, 64, 64, 1] in {0, 1}) -> codes [n, L]`` is called on batches of
+    exactly ``batch_size`` images (the last one padded, its extra codes dropped); rendering
+    happens 8 batches at a time to bound memory, the next 8 in a background thread while these
+    are encoded. Returns an `ImageRepresentation` (indices -> float64 codes).
     """
-    dataset = dataset or DSprites()
-
-    def represent(indices):
-        chunks = []
-        for start in range(0, len(indices), 8 * batch_size):
-            classes = DSprites.indices_to_classes(indices[start : start + 8 * batch_size])
-            images = dataset.images(classes)[..., None].astype(np.float32)
-            for i in range(0, len(images), batch_size):
-                chunks.append(np.asarray(encode(images[i : i + batch_size]), np.float64))
-        return np.concatenate(chunks)
-
-    return represent
+    return ImageRepresentation(encode, dataset, batch_size)
 
 
 def from_factors(fn):
@@ -113,8 +174,9 @@ def samplers_of(metrics):
     return list(dict.fromkeys(metric.sampler for metric in metrics))
 
 
-def sample(represent, metrics, sizes=PRESETS["reference"], seed=0):
-    """Draw every requested metric's factors, encode each distinct image once, gather codes."""
+def sample(represent, metrics, sizes=PRESETS["reference"], seed=0, progress=None):
+    """Draw every requested metric's factors, encode each distinct image once, gather codes.
+    ``progress`` (a `bvae_tf.progress.Progress`, default quiet) is told how many images were drawn."""
     factors, labels = {}, {}
     samplers = samplers_of(metrics)
     for sampler in samplers:
@@ -123,6 +185,7 @@ def sample(represent, metrics, sizes=PRESETS["reference"], seed=0):
         labels.update(drawn_labels)
     flat = [DSprites.classes_to_indices(f.reshape(-1, f.shape[-1])) for f in factors.values()]
     unique, inverse = np.unique(np.concatenate(flat), return_inverse=True)
+    Progress.of(progress).note(f"sampling: {len(inverse):,} images drawn, {len(unique):,} distinct")
     start = time.perf_counter()
     encoded = np.asarray(represent(unique), np.float64)
     seconds = time.perf_counter() - start
@@ -143,12 +206,14 @@ def uniform_codes(samples):
     return codes.reshape(-1, codes.shape[-1])
 
 
-def score(samples, metrics, spec):
+def score(samples, metrics, spec, progress=None):
     """Run the scorers of ``metrics`` (Metric objects) on ``samples``:
-    ``({name: Result}, {name: seconds})``."""
+    ``({name: Result}, {name: seconds})``. ``progress``: a `bvae_tf.progress.Progress` (default
+    quiet) told which metric runs and how long it took."""
+    progress = Progress.of(progress)
     results, seconds = {}, {}
-    for metric in metrics:
-        start = time.perf_counter()
-        results[metric.name] = metric.score(samples, spec)
-        seconds[metric.name] = time.perf_counter() - start
+    for i, metric in enumerate(metrics, 1):
+        with progress.step(f"scoring {metric.name} ({i}/{len(metrics)})") as timing:
+            results[metric.name] = metric.score(samples, spec)
+        seconds[metric.name] = timing["seconds"]
     return results, seconds

@@ -25,7 +25,7 @@ class SAPResult(utils.Result):
 
 
 def _accuracy(z_train, y_train, z_test, y_test, seed):
-    if len(np.unique(y_train)) < 2:
+    if len(np.unique(y_train)) < 2:  # a constant factor: predict its one value (see `sap`)
         return float(np.mean(y_test == y_train[0]))
     with utils.quiet_fit():
         model = LinearSVC(C=0.01, class_weight="balanced", random_state=seed).fit(z_train[:, None], y_train)
@@ -37,6 +37,11 @@ def sap(train_codes, train_factors, test_codes, test_factors, seed=0, n_jobs=Non
 
     ``seed`` fixes liblinear's coordinate order (the reference leaves it unseeded); the SVM
     fits run in parallel (``n_jobs``, default: all CPUs).
+
+    A factor constant in the training sample has nothing to predict, and disentanglement_lib
+    cannot score it (LinearSVC needs two classes). Here every latent "predicts" it by its one
+    value (accuracy 1 on a sample where it is constant too), so its gap is 0 and counts in the
+    mean, as in MIG; compare scores only between samples in which the same factors vary.
 
     Returns:
       `SAPResult`.

@@ -1,0 +1,65 @@
+"""tools/: the GPU benchmark script on a machine without a GPU, and the FLOP count of bench_train."""
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_bench_train():
+    spec = importlib.util.spec_from_file_location("bench_train", os.path.join(ROOT, "tools", "bench_train.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class BenchGpuTest(unittest.TestCase):
+    def check_note(self, out):
+        self.assertEqual(out.returncode, 0, out.stderr[-2000:])
+        result = json.loads(out.stdout)  # stdout holds the JSON and nothing else
+        self.assertIsNone(result["gpu"])
+        self.assertIn("no GPU found", result["note"])
+
+    def test_script_without_gpu_exits_0_with_a_note(self):
+        if shutil.which("nvidia-smi"):
+            self.skipTest("nvidia-smi is here: the script would run the whole GPU suite")
+        out = subprocess.run(["bash", os.path.join(ROOT, "tools", "bench_gpu.sh")], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+        self.check_note(out)
+
+    def test_suite_without_a_tensorflow_gpu_exits_0_with_a_note(self):
+        # What the script runs when nvidia-smi sees a GPU but TensorFlow does not.
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": "-1", "BENCH_GPU_NVIDIA_SMI": "Some GPU"}
+        out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "bench_train.py"), "--gpu-suite"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+        self.check_note(out)
+        self.assertIn("Some GPU", json.loads(out.stdout)["note"])
+
+
+class FlopCountTest(unittest.TestCase):
+    def test_forward_and_training_flops_match_a_hand_count(self):
+        bench = load_bench_train()
+        model = bench.BetaVAE(latent_dim=10)
+        model.build((None, 64, 64, 1))
+        mac = 2  # FLOPs per multiply-add
+        # Conv 4x4 stride 2: a MAC per output pixel, per tap, per input and output channel;
+        # ConvTranspose: per input pixel instead. Dense: in x out.
+        encoder = [32 * 32 * 16 * 1 * 32, 16 * 16 * 16 * 32 * 32, 8 * 8 * 16 * 32 * 64, 4 * 4 * 16 * 64 * 64,
+                   1024 * 256, 256 * 10, 256 * 10]
+        decoder = [10 * 256, 256 * 1024, 4 * 4 * 16 * 64 * 64, 8 * 8 * 16 * 64 * 32, 16 * 16 * 16 * 32 * 32,
+                   32 * 32 * 16 * 32 * 1]
+        expected = [mac * n for n in encoder + decoder]
+        forward = bench.layer_flops(model)
+        self.assertEqual(forward, expected)
+        self.assertEqual(sum(forward), 32_521_216)
+        # Training: forward + gradients of inputs and weights, less the images' gradient.
+        self.assertEqual(bench.training_flops(forward), 3 * 32_521_216 - 2 * 32 * 32 * 16 * 32)
+
+
+if __name__ == "__main__":
+    unittest.main()
