@@ -24,6 +24,7 @@ from bvae_tf.metrics.sampling import PRESETS, Sizes
 CONFIG_VERSION = 1
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi_worker")
+JIT_COMPILE = ("auto", "on", "off")
 
 
 def _flag(field):
@@ -173,6 +174,8 @@ class TrainConfig:
     seed: int = 0
     precision: str = "auto"
     strategy: str = "default"
+    steps_per_execution: int = 1
+    jit_compile: str = "auto"  # Keras' "auto": XLA on a GPU, off on CPU and under a strategy
     data: DataConfig = DataConfig()
     name: Optional[str] = None  # default <model>_<hyperparameter><value>_seed<seed>
     runs_dir: str = "runs"
@@ -189,7 +192,9 @@ class TrainConfig:
         _require(isinstance(self.data, DataConfig), "data must be a DataConfig")
         self._resolve_hyperparameters()
         _check_positive(self, ("latent_dim", "batch_size", "epochs", "learning_rate"))
-        _check_range(self, ("latent_dim", "batch_size", "epochs"), 1, MAX_INT32)
+        _check_range(self, ("latent_dim", "batch_size", "epochs", "steps_per_execution"), 1, MAX_INT32)
+        _require(self.jit_compile in JIT_COMPILE,
+                 f"--jit-compile must be one of {', '.join(JIT_COMPILE)}, got {self.jit_compile!r}")
         _check_range(self, ("seed",), 0, MAX_SEED)
         _require(self.precision in PRECISIONS,
                  f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")

@@ -1,7 +1,7 @@
 """The losses of the model zoo (β-VAE, AnnealedVAE, FactorVAE, DIP-VAE-I/II, β-TCVAE) as pure functions.
 
 One source of truth for the losses: every objective is written once here (with ``keras.ops``; the
-reconstruction loss with a fused TensorFlow op and its gradient written out), in float32, so the same function is what a model's ``train_step`` calls inside the traced graph and
+reconstruction loss with TensorFlow's fused op, the graph ``keras.ops`` builds too), in float32, so the same function is what a model's ``train_step`` calls inside the traced graph and
 what tests, notebooks and reports call eagerly on numpy arrays (each returns a tensor; ``float()``
 of a scalar one gives the number). Definitions follow the papers cited in each function and the
 community reference implementation, disentanglement_lib. Conventions that decide the numbers:
@@ -24,29 +24,12 @@ def _f32(*tensors):
     return tuple(ops.cast(t, "float32") for t in tensors)
 
 
-@tf.custom_gradient
-def bernoulli_nll(images, logits):
-    """Bernoulli NLL of each image under ``logits``, summed over its pixels: [B], float32.
-
-    The value is ``tf.nn.sigmoid_cross_entropy_with_logits`` summed; the gradient is written out,
-    d/d logits = sigmoid(logits) - images (d/d images = -logits), three elementwise kernels
-    instead of autodiff through the op's seven and the sum's broadcast. Same numbers, and the
-    loss takes ~20 % less time (``tools/bench_train.py``).
-    """
-    nll = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=images, logits=logits), axis=(1, 2, 3))
-
-    def grad(upstream):
-        upstream = upstream[:, None, None, None]
-        return -logits * upstream, (tf.sigmoid(logits) - images) * upstream
-
-    return nll, grad
-
-
 def bernoulli_reconstruction(images, logits):
     """Bernoulli NLL of ``images`` [B, H, W, C] under decoder ``logits``: summed over pixels,
     mean over the batch (Higgins et al. 2017). Summing, not averaging, keeps β's meaning."""
     images, logits = _f32(images, logits)
-    return ops.mean(bernoulli_nll(images, logits))
+    pixel_nll = tf.nn.sigmoid_cross_entropy_with_logits(labels=images, logits=logits)
+    return ops.mean(ops.sum(pixel_nll, axis=(1, 2, 3)))
 
 
 def gaussian_kl_per_latent(mean, logvar):

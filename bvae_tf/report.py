@@ -327,6 +327,8 @@ def plot_comparison(results, out_dir):
                        edgecolor="black", linewidth=0.4, zorder=3)
         ax.set_xticks(range(1, len(names) + 1), names, rotation=30, ha="right", fontsize=8)
         ax.set_xlim(0.4, len(names) + 0.6)
+        # Every metric is a score in [0, 1]: from 0, so that a gap of 0.0003 does not fill the panel.
+        ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
         ax.set_title(metric_labels()[metric])
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle("models compared: each box spans a model's trials (all seeds and hyperparameter values)")

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 import bvae_tf
 from bvae_tf import callbacks as bvae_callbacks
-from bvae_tf.config import CONFIG_VERSION, MODELS, PRECISIONS, STRATEGIES, TrainConfig
+from bvae_tf.config import CONFIG_VERSION, JIT_COMPILE, MODELS, PRECISIONS, STRATEGIES, TrainConfig
 from bvae_tf.data import add_data_arguments, make_dataset, prepare_data, read_manifest
 from bvae_tf.errors import ArgumentParser, UserError, run_cli
 from bvae_tf.export import export_model
@@ -66,6 +66,11 @@ def add_training_arguments(parser):
                        help="dtype policy; auto = mixed_float16 on a GPU, float32 on CPU (default auto)")
     group.add_argument("--strategy", choices=STRATEGIES, default=default.strategy,
                        help="tf.distribute strategy (default: none, one device)")
+    group.add_argument("--steps-per-execution", type=int, default=default.steps_per_execution,
+                       help="training steps per call into TensorFlow; more often pays on a GPU (default 1)")
+    group.add_argument("--jit-compile", choices=JIT_COMPILE, default=default.jit_compile,
+                       help="XLA: auto = Keras' choice (on a GPU, off on CPU and under a strategy), on, off "
+                            "(default auto)")
     add_data_arguments(parser)
     return group
 
@@ -215,7 +220,9 @@ def build_model(config, precision, hyperparameters):
             model = make_model(config.model, config.latent_dim, seed=config.seed,
                                rank1_logs=config.strategy == "multi_worker", **hyperparameters)
             model.build((None, *IMAGE_SHAPE))
-            model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+            model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                          steps_per_execution=config.steps_per_execution,
+                          jit_compile={"auto": "auto", "on": True, "off": False}[config.jit_compile])
     finally:
         keras.config.set_dtype_policy(previous_policy)
     return model
@@ -234,7 +241,7 @@ def make_callbacks(config, run, model, shown_images, extra=()):
         keras.callbacks.BackupAndRestore(run.backup, delete_checkpoint=False),
         nan_guard,
         bvae_callbacks.TensorBoardImages(run.logs, shown_images),
-        keras.callbacks.TensorBoard(run.logs, write_graph=False),
+        bvae_callbacks.TensorBoard(run.logs, write_graph=False),
         keras.callbacks.CSVLogger(run.history, append=config.resume),
         keras.callbacks.ModelCheckpoint(run.checkpoint, save_weights_only=True),
         bvae_callbacks.EpochSummary(config.epochs),

@@ -749,15 +749,15 @@ def main(argv=None):
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64], help="main section (default 32 64)")
     parser.add_argument("--images", type=int, default=1024, help="images per timed epoch, main (default 1024)")
     parser.add_argument("--rounds", type=int, default=5, help="timed epochs per model, main (default 5)")
-    parser.add_argument("--race-steps", type=int, default=120,
-                        help="alternated steps per model, main; half of it per pair in causes (default 120)")
+    parser.add_argument("--race-steps", type=int, default=100,
+                        help="alternated steps per model, main; half of it per pair in causes (default 100)")
     parser.add_argument("--cause-batch-size", type=int, default=32, help="causes and callbacks (default 32)")
     parser.add_argument("--cause-images", type=int, default=512,
                         help="images per epoch, causes and callbacks (default 512)")
-    parser.add_argument("--cause-rounds", type=int, default=3, help="timed epochs per arm, causes and callbacks")
+    parser.add_argument("--cause-rounds", type=int, default=2, help="timed epochs per arm, causes and callbacks")
     parser.add_argument("--real-images", type=int, default=2048, help="TFRecord training images, real epoch")
     parser.add_argument("--real-val-images", type=int, default=512, help="TFRecord validation images, real epoch")
-    parser.add_argument("--real-rounds", type=int, default=3)
+    parser.add_argument("--real-rounds", type=int, default=2, help="timed epochs per arm, real epoch (default 2)")
     parser.add_argument("--skip", nargs="*", default=[],
                         choices=("causes", "callbacks", "real_epoch", "gpu_throughput", "gpu_loss_check", "gpu_options"),
                         help="sections to leave out")
@@ -839,7 +839,10 @@ def gpu_suite(args):
         print(json.dumps({"gpu": None, "note": note}))
         return 0
     for gpu in gpus:
-        tf.config.experimental.set_memory_growth(gpu, True)
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # already initialised: keep TensorFlow's default
+            pass
     details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
 
     def over_budget():
