@@ -129,6 +129,16 @@ class DCI(unittest.TestCase):
         r = self.dci_of(lambda c: (c[:, :2] / [2.0, 5.0] - 0.5) @ q)
         self.assertLess(r.disentanglement, 0.5)
 
+    def test_numbers_do_not_depend_on_the_threads(self):
+        classes = DSprites.sample_factors(450, 2)[:, [1, 0, 2]]  # 6, 3 and 40 classes: uneven fits
+        codes = copy_and_noise(DSprites.sample_factors(450, 2))
+        args = codes[:300], classes[:300], codes[300:], classes[300:]
+        results = [metrics.dci(*args, model="fast", n_jobs=jobs) for jobs in (1, None)]
+        for r in results[1:]:
+            np.testing.assert_array_equal(r.importance, results[0].importance)
+            self.assertEqual((r.disentanglement, r.completeness, r.informativeness),
+                             (results[0].disentanglement, results[0].completeness, results[0].informativeness))
+
     def test_d_and_c_of_known_importance(self):
         d, c, _, _ = disentanglement_completeness(np.eye(3))
         self.assertAlmostEqual(d, 1.0, places=6)

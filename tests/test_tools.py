@@ -8,6 +8,8 @@ import subprocess
 import sys
 import unittest
 
+from tests.helpers import slow
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -59,6 +61,21 @@ class FlopCountTest(unittest.TestCase):
         self.assertEqual(sum(forward), 32_521_216)
         # Training: forward + gradients of inputs and weights, less the images' gradient.
         self.assertEqual(bench.training_flops(forward), 3 * 32_521_216 - 2 * 32 * 32 * 16 * 32)
+
+
+@slow
+class BenchModelsTest(unittest.TestCase):
+    def test_images_per_second_of_each_model_and_the_shares(self):
+        out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "bench_train.py"), "--model", "beta_vae",
+                              "factor_vae", "beta_tcvae", "--batch-sizes", "16", "--images", "64", "--race-steps", "8"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=600)
+        self.assertEqual(out.returncode, 0, out.stderr[-3000:])
+        row = json.loads(out.stdout)["models"]["16"]
+        self.assertEqual(set(row), {"beta_vae", "factor_vae", "beta_tcvae"})
+        for name in row:
+            self.assertGreater(row[name]["images_per_s"], 0)
+        self.assertTrue(0 < row["factor_vae"]["discriminator_share"] < 1)  # 6 x 1000 units: a real cost
+        self.assertLess(row["beta_tcvae"]["tc_share"], 0.5)
 
 
 if __name__ == "__main__":

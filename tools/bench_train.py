@@ -61,7 +61,9 @@ from bvae_tf import callbacks as bvae_callbacks  # noqa: E402
 from bvae_tf.data import make_dataset, prepare, render_dsprites  # noqa: E402
 from bvae_tf.data.dsprites import DSprites  # noqa: E402
 from bvae_tf.data.sources import render_source  # noqa: E402
+from bvae_tf.config import MODELS, TrainConfig  # noqa: E402
 from bvae_tf.model import IMAGE_SHAPE, BetaVAE, LatentKL  # noqa: E402
+from bvae_tf.zoo import make_model  # noqa: E402
 
 DEFAULT_EPOCH_IMAGES = 50_000  # a default `python -m bvae_tf.train` epoch (--subset 50000)
 
@@ -511,6 +513,32 @@ def main_section(images, batch_sizes, epoch_images, rounds, race_steps):
     return out
 
 
+def models_section(images, batch_sizes, race_steps, names):
+    """images/s of each model of the zoo (its default hyperparameters), all in one step race, and
+    the share of a step that FactorVAE's discriminator and β-TCVAE's B x B x L TC term take
+    (1 - β-VAE's step time / theirs)."""
+    out = {}
+    for batch_size in batch_sizes:
+        models = {}
+        for name in names:
+            keras.utils.set_random_seed(0)
+            hyperparameters = dict(TrainConfig(model=name).hyperparameters)
+            if name == "annealed_vae":
+                hyperparameters["iteration_threshold"] = 1000
+            model = make_model(name, 10, seed=0, **hyperparameters)
+            model.build()
+            model.compile(keras.optimizers.Adam(1e-3))
+            models[name] = model
+        log(f"models: batch {batch_size}, {race_steps} alternated steps of {', '.join(names)}")
+        seconds = step_race(models, memory_data(images, batch_size), race_steps)
+        row = {name: {"images_per_s": round(batch_size / t, 1)} for name, t in seconds.items()}
+        for name, part in (("factor_vae", "discriminator_share"), ("beta_tcvae", "tc_share")):
+            if name in seconds and "beta_vae" in seconds:
+                row[name][part] = round(1 - seconds["beta_vae"] / seconds[name], 3)
+        out[str(batch_size)] = row
+    return out
+
+
 def causes_section(images, batch_size, epoch_images, rounds, race_steps):
     steps = epoch_images // batch_size
     data = memory_data(images, batch_size)
@@ -761,6 +789,9 @@ def main(argv=None):
     parser.add_argument("--skip", nargs="*", default=[],
                         choices=("causes", "callbacks", "real_epoch", "gpu_throughput", "gpu_loss_check", "gpu_options"),
                         help="sections to leave out")
+    parser.add_argument("--model", nargs="+", dest="models", metavar="NAME",
+                        help="instead: images/s of these models of the zoo (or all) at --batch-sizes, with the "
+                             "discriminator's and the TC term's share of a step")
     parser.add_argument("--gpu-suite", action="store_true", help="the GPU suite of tools/bench_gpu.sh instead")
     parser.add_argument("--allow-cpu", action="store_true", help="with --gpu-suite: run it without a GPU (a test)")
     parser.add_argument("--gpu-images", type=int, default=16384, help="with --gpu-suite: images per epoch")
@@ -769,6 +800,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.gpu_suite:
         return gpu_suite(args)
+    if args.models:
+        names = list(MODELS) if args.models == ["all"] else args.models
+        unknown = [name for name in names if name not in MODELS]
+        if unknown:
+            parser.error(f"--model: unknown {', '.join(unknown)}; choose from {', '.join(MODELS)} or all")
+        result = {"load_average_1min": os.getloadavg()[0],
+                  "models": models_section(render(args.images), args.batch_sizes, args.race_steps, names)}
+        print(json.dumps(result, indent=2))
+        return 0
 
     started = time.perf_counter()
     forward, flops = flops_section()
