@@ -209,14 +209,14 @@ def format_table(report):
     t = report["time"]
     encodings = report.get("encodings")
     if encodings and encodings.get("cache"):
-        cached = f", {encodings['from_cache']} of them from the cache"
+        images = (f"{report['num_images_encoded']} images ({report['num_images_drawn']} drawn): "
+                  f"{encodings['encoded']} encoded, {encodings['from_cache']} from the cache")
     else:
-        cached = ""
+        images = f"{report['num_images_encoded']} images encoded ({report['num_images_drawn']} drawn)"
     lines += [
         f"{'active latents':<28}{report['active_latents']:>6} / {report['num_latents']}",
         f"preset {report['preset']}, seed {report['seed']}, DCI model {report['dci_model']}, "
-        f"{report['num_images_encoded']} images encoded{cached} "
-        f"({report['num_images_drawn']} drawn); encode {t['encode_s']:.1f} s, score {t['score_s']:.1f} s",
+        f"{images}; encode {t['encode_s']:.1f} s, score {t['score_s']:.1f} s",
     ]
     return "\n".join(lines)
 
