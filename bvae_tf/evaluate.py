@@ -10,6 +10,7 @@ matrix beside the model (or under ``--out``) and prints a table.
 """
 
 import dataclasses
+import json
 import os
 import platform
 import sys
@@ -22,7 +23,7 @@ from bvae_tf.config import EvalSpec
 from bvae_tf.data.dsprites import FACTOR_NAMES, NUM_IMAGES, check_classes
 from bvae_tf.encodings import ModelEncodings
 from bvae_tf.errors import ArgumentParser, UserError, run_cli
-from bvae_tf.files import write_atomic, write_json, write_text
+from bvae_tf.files import check_writable_folder, write_atomic, write_json, write_text
 from bvae_tf.layout import ScoresFolder
 from bvae_tf.metrics import registry, sampling, utils
 from bvae_tf.metrics.dci import MODELS as DCI_MODELS
@@ -174,14 +175,46 @@ def evaluate_codes(codes, factors=None, spec=None, progress=False, **options):
     return report
 
 
+def settings_of(report, with_sizes=True):
+    """What makes two evaluations comparable: metrics, preset, sizes, seed, DCI model."""
+    settings = {"metrics": sorted(report["metrics"]), "preset": report["preset"], "seed": report["seed"],
+                "dci_model": report["dci_model"]}
+    return {**settings, "sizes": report["sizes"]} if with_sizes else settings
+
+
+def check_replaceable(out_dir, spec, overwrite, with_sizes=True):
+    """UserError if ``out_dir`` holds an evaluation with other settings than ``spec`` (checked before
+    the work): results of different evaluations never replace each other silently."""
+    path = ScoresFolder(out_dir).metrics
+    if overwrite or not os.path.isfile(path):
+        return
+    with open(path) as f:
+        previous = json.load(f)
+    wanted = settings_of({"metrics": spec.metrics, "preset": spec.preset, "seed": spec.seed,
+                          "dci_model": spec.dci_model if "dci" in spec.metrics else None,
+                          "sizes": dataclasses.asdict(spec.sizes)}, with_sizes)
+    found = settings_of({key: previous.get(key) for key in ("metrics", "preset", "seed", "dci_model", "sizes")},
+                        with_sizes) if isinstance(previous.get("metrics"), dict) else None
+    if found != wanted:
+        differs = [key for key in wanted if not found or found[key] != wanted[key]]
+        raise UserError(f"--out: {out_dir} holds an evaluation with other settings ({', '.join(differs)} differ); "
+                        "pass another --out to keep both, or --overwrite to replace it")
+
+
 def write_report(report, out_dir):
-    """``metrics.json``, ``matrices.npz`` and ``<metric>_<matrix>.csv`` under ``out_dir``."""
+    """``metrics.json``, ``matrices.npz`` and ``<metric>_<matrix>.csv`` under ``out_dir``; the CSVs
+    of an earlier evaluation's metrics that this one did not score are removed, so every file
+    there belongs to this evaluation."""
     import pandas as pd
 
     os.makedirs(out_dir, exist_ok=True)
     folder = ScoresFolder(out_dir)
     report = dict(report)
     matrices = report.pop("matrices")
+    stale = [name for name in os.listdir(out_dir) if name.endswith(".csv") and name[:-4] not in matrices
+             and name.split("_", 1)[0] in registry.METRICS]
+    for name in stale:
+        os.remove(os.path.join(out_dir, name))
     num_latents = report["num_latents"]
     labels = {"latent": [f"z{i}" for i in range(num_latents)], "factor": list(FACTOR_NAMES)}
 
@@ -255,6 +288,8 @@ def main(argv=None):
     parser.add_argument("--no-cache", action="store_true",
                         help="encode every image; neither read nor extend the model's encodings.npz cache")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr (only the table)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an evaluation with other settings in the output folder")
     args = parser.parse_args(argv)
     if (args.model is None) == (args.codes is None):
         raise UserError("pass either a SavedModel folder or --codes FILE.npz (exactly one)")
@@ -263,14 +298,22 @@ def main(argv=None):
     options = dict(metrics=args.metrics.split(",") if args.metrics else None, preset=args.preset, seed=args.seed,
                    sizes={f.name: getattr(args, f.name) for f in dataclasses.fields(sampling.Sizes)},
                    dci_model=args.dci_model)
+    out = args.out or (os.path.dirname(os.path.abspath(args.codes)) if args.codes else args.model)
+    if args.out:
+        check_writable_folder(out, "--out")
     if args.codes:
-        report = evaluate_codes(*_npz_arrays(args.codes), progress=not args.quiet, **options)
+        codes, factors = _npz_arrays(args.codes)
+        default_metrics = None if factors is None else [
+            name for name, metric in registry.METRICS.items() if metric.sampler is sampling.CODES]
+        spec = EvalSpec.create(**{**options, "metrics": options["metrics"] or default_metrics})
+        check_replaceable(out, spec, args.overwrite, with_sizes=False)  # codes set their own split sizes
+        report = evaluate_codes(codes, factors, spec, progress=not args.quiet)
         report["codes"] = os.path.abspath(args.codes)
-        out = args.out or os.path.dirname(os.path.abspath(args.codes))
     else:
-        report = evaluate_model(args.model, EvalSpec.create(**options), args.encode_batch,
-                                cache=not args.no_cache, progress=not args.quiet)
-        out = args.out or args.model
+        spec = EvalSpec.create(**options)
+        check_replaceable(out, spec, args.overwrite)
+        report = evaluate_model(args.model, spec, args.encode_batch, cache=not args.no_cache,
+                                progress=not args.quiet)
     write_report(report, out)
     if not args.quiet:
         print(f"evaluated in {format_seconds(report['time']['total_s'])}", file=sys.stderr, flush=True)

@@ -191,6 +191,31 @@ class Evaluate(unittest.TestCase):
             self.assertEqual(len(lines), 1, lines)
             self.assertRegex(lines[0], "^error: .*" + pattern)
 
+    def test_an_evaluation_never_silently_replaces_another(self):
+        factors = DSprites.sample_factors(600, 0)
+        np.savez(self.path("own.npz"), codes=factors.astype(np.float32), factors=factors)
+        out = self.path("own_scores")
+        quiet = ["--quiet", "--dci-model", "fast"]
+        with contextlib.redirect_stdout(io.StringIO()):
+            run_cli(evaluate.main, ["--codes", self.path("own.npz"), "--metrics", "mig,sap", "--out", out, *quiet])
+            run_cli(evaluate.main, ["--codes", self.path("own.npz"), "--metrics", "mig,sap", "--out", out, *quiet])
+        self.assertTrue(os.path.isfile(os.path.join(out, "sap_score_matrix.csv")))
+        with open(os.path.join(out, "metrics.json")) as f:
+            before = f.read()
+        self.assert_user_error(["--codes", self.path("own.npz"), "--metrics", "mig", "--seed", "1", "--out", out,
+                                *quiet], r"holds an evaluation with other settings \(metrics, seed differ\)")
+        with open(os.path.join(out, "metrics.json")) as f:
+            self.assertEqual(f.read(), before)
+        with contextlib.redirect_stdout(io.StringIO()):
+            run_cli(evaluate.main, ["--codes", self.path("own.npz"), "--metrics", "mig", "--seed", "1", "--out", out,
+                                    "--overwrite", *quiet])
+        with open(os.path.join(out, "metrics.json")) as f:
+            replaced = json.load(f)
+        self.assertEqual((set(replaced["metrics"]), replaced["seed"]), ({"mig"}, 1))
+        self.assertFalse(os.path.exists(os.path.join(out, "sap_score_matrix.csv")))  # no stale file of sap
+        self.assertTrue(os.path.isfile(os.path.join(out, "mig_mutual_info.csv")))
+        self.assert_user_error(["--codes", self.path("own.npz"), "--out", self.path("own.npz")], "is a file")
+
     def test_bad_arrays_and_flags_exit_2(self):
         factors = DSprites.sample_factors(60, 0)
         cases = {
