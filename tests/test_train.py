@@ -303,7 +303,10 @@ class InterruptTest(unittest.TestCase):
                     f"{tmp}/runs", "--saved-models-dir", f"{tmp}/sm", "--data-dir", f"{tmp}/d"]
             process = subprocess.Popen([sys.executable, "-m", "bvae_tf.train", *args], cwd=tmp, text=True,
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                       env={**os.environ, "PYTHONPATH": ROOT, "PYTHONUNBUFFERED": "1"})
+                                       env={**os.environ, "PYTHONPATH": ROOT, "PYTHONUNBUFFERED": "1"},
+                                       # Ctrl-C's default action, even if this suite runs where SIGINT is
+                                       # ignored (a background job), which the child would inherit.
+                                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
             try:
                 for line in process.stdout:  # the first epoch's summary line
                     if line.startswith("epoch 1/3"):
