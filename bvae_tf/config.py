@@ -120,7 +120,7 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    """One objective of the model zoo as the settings see it (the Keras classes are in bvae_tf.models)."""
+    """One objective of the model zoo as the settings see it (the Keras classes: bvae_tf.model, bvae_tf.zoo)."""
 
     name: str  # --model
     title: str

@@ -41,6 +41,18 @@ def _versions():
     return versions
 
 
+def how_computed(spec):
+    """The fields of metrics.json that say how it was computed: two evaluations are comparable
+    when these and the metrics agree."""
+    return {"seed": spec.seed, "preset": spec.preset, "dci_model": spec.dci_model if "dci" in spec.metrics else None,
+            "sizes": dataclasses.asdict(spec.sizes)}
+
+
+def code_metrics():
+    """The metrics that score one uniform sample of (codes, factors): what `--codes` with factors gets."""
+    return [name for name, metric in registry.METRICS.items() if metric.sampler is sampling.CODES]
+
+
 def build_report(samples, results, score_seconds, spec):
     """The metrics dict (what `metrics.json` holds) plus ``matrices``: {name: (array, axes)}."""
     uniform = sampling.uniform_codes(samples)
@@ -54,10 +66,7 @@ def build_report(samples, results, score_seconds, spec):
         "metrics": details,
         "active_latents": int(utils.active_latents(uniform).sum()),
         "num_latents": int(uniform.shape[1]),
-        "seed": spec.seed,
-        "preset": spec.preset,
-        "dci_model": spec.dci_model if "dci" in results else None,
-        "sizes": dataclasses.asdict(spec.sizes),
+        **how_computed(spec),
         "num_images_drawn": samples.num_drawn,
         "num_images_encoded": samples.num_encoded,
         "time": {"encode_s": samples.encode_seconds, "score_s": sum(score_seconds.values()),
@@ -148,14 +157,13 @@ def evaluate_codes(codes, factors=None, spec=None, progress=False, **options):
         check_classes(factors)
     except ValueError as error:
         raise UserError(f"factors out of range: {error}") from None
-    code_metrics = [name for name, metric in registry.METRICS.items() if metric.sampler is sampling.CODES]
     if spec is None and options.get("metrics") is None:
-        options["metrics"] = code_metrics
+        options["metrics"] = code_metrics()
     spec = _spec(spec, options)
-    needs_grid = [m for m in spec.metrics if m not in code_metrics]
+    needs_grid = [m for m in spec.metrics if m not in code_metrics()]
     if needs_grid:
         raise UserError(f"{', '.join(needs_grid)} need codes for the whole factor grid ([{NUM_IMAGES}, L], "
-                        f"no factors); with codes + factors choose from {','.join(code_metrics)}")
+                        f"no factors); with codes + factors choose from {','.join(code_metrics())}")
     start, sizes = time.perf_counter(), spec.sizes
     order = np.random.default_rng(spec.seed).permutation(len(codes))
     if len(codes) >= sizes.num_train + sizes.num_test:
@@ -175,13 +183,6 @@ def evaluate_codes(codes, factors=None, spec=None, progress=False, **options):
     return report
 
 
-def settings_of(report, with_sizes=True):
-    """What makes two evaluations comparable: metrics, preset, sizes, seed, DCI model."""
-    settings = {"metrics": sorted(report["metrics"]), "preset": report["preset"], "seed": report["seed"],
-                "dci_model": report["dci_model"]}
-    return {**settings, "sizes": report["sizes"]} if with_sizes else settings
-
-
 def check_replaceable(out_dir, spec, overwrite, with_sizes=True):
     """UserError if ``out_dir`` holds an evaluation with other settings than ``spec`` (checked before
     the work): results of different evaluations never replace each other silently."""
@@ -190,11 +191,11 @@ def check_replaceable(out_dir, spec, overwrite, with_sizes=True):
         return
     with open(path) as f:
         previous = json.load(f)
-    wanted = settings_of({"metrics": spec.metrics, "preset": spec.preset, "seed": spec.seed,
-                          "dci_model": spec.dci_model if "dci" in spec.metrics else None,
-                          "sizes": dataclasses.asdict(spec.sizes)}, with_sizes)
-    found = settings_of({key: previous.get(key) for key in ("metrics", "preset", "seed", "dci_model", "sizes")},
-                        with_sizes) if isinstance(previous.get("metrics"), dict) else None
+    wanted = {"metrics": sorted(spec.metrics), **how_computed(spec)}
+    if not with_sizes:
+        del wanted["sizes"]
+    scored = previous.get("metrics") if isinstance(previous.get("metrics"), dict) else None
+    found = {key: sorted(scored) if key == "metrics" else previous.get(key) for key in wanted} if scored is not None else None
     if found != wanted:
         differs = [key for key in wanted if not found or found[key] != wanted[key]]
         raise UserError(f"--out: {out_dir} holds an evaluation with other settings ({', '.join(differs)} differ); "
@@ -303,8 +304,7 @@ def main(argv=None):
         check_writable_folder(out, "--out")
     if args.codes:
         codes, factors = _npz_arrays(args.codes)
-        default_metrics = None if factors is None else [
-            name for name, metric in registry.METRICS.items() if metric.sampler is sampling.CODES]
+        default_metrics = None if factors is None else code_metrics()
         spec = EvalSpec.create(**{**options, "metrics": options["metrics"] or default_metrics})
         check_replaceable(out, spec, args.overwrite, with_sizes=False)  # codes set their own split sizes
         report = evaluate_codes(codes, factors, spec, progress=not args.quiet)
