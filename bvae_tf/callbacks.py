@@ -2,19 +2,24 @@
 
 Scalars, the run's checkpoints, resuming and history.csv come from keras.callbacks
 (TensorBoard, ModelCheckpoint, BackupAndRestore, CSVLogger; see ``train.py``); ``TensorBoard``
-here is Keras' own without a per-step cost. Written by
+here is Keras' own without a per-step cost, ``HistoryLogger`` Keras' CSVLogger that keeps one
+table when a resumed run logs other columns than the file has. Written by
 hand here, because no Keras callback does it: TensorBoard images (reconstructions, latent
 traversals) and histograms of the latent means; a NaN stop that keeps the last good weights
-and says what to try (TerminateOnNaN only stops); a one-line summary per epoch.
+and says what to try (TerminateOnNaN only stops); each epoch's wall time as a logged number; a
+one-line summary per epoch.
 """
 
+import csv
 import os
 import time
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
+from bvae_tf.files import write_atomic
 from bvae_tf.images import tile, traversal_grid
 
 
@@ -74,6 +79,30 @@ class TensorBoard(keras.callbacks.TensorBoard):
         super().on_train_batch_end(batch, None if self.update_freq == "epoch" else logs)
 
 
+class HistoryLogger(keras.callbacks.CSVLogger):
+    """``keras.callbacks.CSVLogger`` whose appended rows follow the file's own header.
+
+    Keras appends rows in the order of this run's logs without looking at the header already in
+    the file, so a run resumed by a newer bvae_tf that logs one more column (``epoch_seconds``)
+    would write rows one field longer than the header. Here, before the first appended row, the
+    columns this run adds are put into the file (earlier rows empty; rewritten atomically) and
+    the rows follow the file's order; a column the run no longer logs gets "NA".
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.append and self.keys is None and not self.append_header:
+            with open(self.filename, newline="") as f:
+                header = next(csv.reader(f))
+            added = sorted(set(logs or {}) - set(header))
+            if added:
+                self.csv_file.close()
+                table = pd.read_csv(self.filename).reindex(columns=header + added)
+                write_atomic(self.filename, lambda temp: table.to_csv(temp, index=False, lineterminator="\r\n"))
+                self.csv_file = open(self.filename, "a", newline="")
+            self.keys = [key for key in header + added if key != "epoch"]
+        super().on_epoch_end(epoch, logs)
+
+
 class NaNGuard(keras.callbacks.Callback):
     """TerminateOnNaN, plus: put back the weights of the last good epoch at once (so every
     checkpoint and export written afterwards holds them) and say which epoch and what to try.
@@ -111,17 +140,32 @@ class NaNGuard(keras.callbacks.Callback):
             self.good_weights = self.model.get_weights()
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Each epoch's wall time into the logs as ``epoch_seconds``: training, validation and the
+    callbacks before this one (TensorBoard images). Put it before TensorBoard and CSVLogger, so
+    the time is a column of history.csv, kept across resumes (a sweep's training time sums it).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["epoch_seconds"] = time.perf_counter() - self.start
+
+
 class EpochSummary(keras.callbacks.Callback):
-    """One line per epoch: the losses, active latents and validation losses, and the time."""
+    """One line per epoch: the losses, active latents and validation losses, and the epoch's
+    time (``epoch_seconds`` from EpochTimer)."""
 
     def __init__(self, epochs, print_fn=print):
         super().__init__()
         self.epochs = epochs
         self.print_fn = print_fn
-        self.start = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -135,8 +179,8 @@ class EpochSummary(keras.callbacks.Callback):
                 f"{logs[f'{prefix}active_latents']:.0f}/{self.model.latent_dim}"
             )
 
-        parts = [f"epoch {epoch + 1}/{self.epochs}", part(""), part("val_")]
-        parts.append(f"{time.perf_counter() - self.start:.1f}s")
+        seconds = f"{logs['epoch_seconds']:.1f}s" if "epoch_seconds" in logs else ""
+        parts = [f"epoch {epoch + 1}/{self.epochs}", part(""), part("val_"), seconds]
         self.print_fn(" | ".join(p for p in parts if p))
 
 

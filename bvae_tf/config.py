@@ -357,16 +357,28 @@ class SweepConfig:
 
     def to_dict(self):
         """``sweep.json``: what identifies the sweep (a rerun must match it to resume)."""
-        training = self.training.to_dict()
-        # Per-trial settings, and presentation (verbose), do not identify the sweep.
-        for key in ("model", *HYPERPARAMETERS, "seed", "name", "runs_dir", "saved_models_dir", "resume",
-                    "overwrite", "verbose"):
-            training.pop(key)
         spec = self.evaluation
         return {"version": CONFIG_VERSION, "settings": [list(setting) for setting in self.settings],
                 "seeds": list(self.seeds), "preset": spec.preset, "metrics": list(spec.metrics),
                 "metric_seed": spec.seed, "metric_sizes": spec.size_overrides, "dci_model": spec.dci_model,
-                "training": training}
+                "training": _sweep_training(self.training)}
+
+    @staticmethod
+    def upgrade(identity):
+        """A ``sweep.json`` as `to_dict` writes it now: training settings that an older bvae_tf did
+        not have yet take their defaults (the only values they can have had), so that sweep
+        resumes after an upgrade; settings it had keep their values."""
+        return {**identity, "training": _sweep_training(TrainConfig.from_dict(identity.get("training", {})))}
+
+
+def _sweep_training(training):
+    """A sweep's training template, less per-trial settings and presentation (verbose): those do
+    not identify the sweep."""
+    flat = training.to_dict()
+    for key in ("model", *HYPERPARAMETERS, "seed", "name", "runs_dir", "saved_models_dir", "resume",
+                "overwrite", "verbose"):
+        flat.pop(key)
+    return flat
 
 
 def _finite_value(model, value):

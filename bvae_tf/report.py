@@ -291,10 +291,11 @@ def plot_metrics(results, out_dir, name, title=""):
     metrics = [m for m in metric_labels() if m in results]
     model, hyperparameter = results["model"].iloc[0], _hyperparameter(results)
     stats = results.groupby("value")[metrics].agg(["mean", "std"])
+    seeds = results.groupby("value").size()
     fig, axes = _metric_grid(len(metrics))
     for ax, metric in zip(axes, metrics):
         mean, std = stats[(metric, "mean")], stats[(metric, "std")].fillna(0.0)
-        ax.errorbar(stats.index, mean, yerr=std, marker="o", capsize=3)
+        ax.errorbar(stats.index, mean, yerr=std if seeds.max() > 1 else None, marker="o", capsize=3)
         ax.scatter(results["value"], results[metric], s=10, color="gray", alpha=0.6, zorder=3)
         if model == BASELINE[0] and BASELINE[1] in stats.index:
             ax.axhline(mean[BASELINE[1]], color="red", linestyle="--", label="β=1 (VAE)")
@@ -302,8 +303,17 @@ def plot_metrics(results, out_dir, name, title=""):
         _value_axis(ax, stats.index, symbol(hyperparameter))
         ax.set_title(metric_labels()[metric] + title)
         ax.grid(alpha=0.3)
+    fig.suptitle(f"{model}: {spread_label(seeds)}; gray dots are single trials")
     fig.tight_layout()
     return _save(fig, out_dir, name)
+
+
+def spread_label(seeds):
+    """What the error bars show, from the number of seeds per value: no "± 0" for one seed."""
+    low, high = int(seeds.min()), int(seeds.max())
+    if high == 1:
+        return "one seed (n=1): no spread"
+    return f"mean ± std over n={low} seeds" if low == high else f"mean ± std over n={low}–{high} seeds"
 
 
 def plot_comparison(results, out_dir):

@@ -20,7 +20,6 @@ import functools
 import glob
 import json
 import os
-import time
 
 import keras
 import keras_tuner as kt
@@ -91,9 +90,7 @@ class ModelSweep(kt.Tuner):
         finished = len(glob.glob(self.folder.run("*").result))
         print(f"sweep: trial {finished + 1} of {len(self.sweep.settings) * len(self.sweep.seeds)}: {config.run_name}",
               flush=True)
-        start = time.perf_counter()
         run = train(config)
-        train_seconds = time.perf_counter() - start
         # A run whose loss became NaN is recorded as failed, without metrics: scores of its last
         # good weights would pass for a finished trial's.
         report = None
@@ -115,7 +112,7 @@ class ModelSweep(kt.Tuner):
             "active_latents_kl": len(run.active_latents),
             "active_latents_std": report["active_latents"] if report else None,
             **(report["scores"] if report else {}),
-            "train_seconds": train_seconds,
+            "train_seconds": run.train_seconds,
             "eval_seconds": report["time"]["total_s"] if report else None,
             # Relative to the sweep folder, so a copied or moved sweep still finds its files.
             "run_dir": os.path.relpath(run.run.path, self.folder.path),
@@ -232,9 +229,11 @@ def search(sweep, folder, role):
     identity = sweep.to_dict()
     if os.path.isfile(folder.config):
         with open(folder.config) as f:
-            previous = json.load(f)
+            previous = SweepConfig.upgrade(json.load(f))
         if previous != identity:
-            differs = [key for key in identity if previous.get(key) != identity[key]]
+            differs = [key for key in identity if key != "training" and previous.get(key) != identity[key]]
+            differs += [f"--{key.replace('_', '-')}" for key, value in identity["training"].items()
+                        if previous["training"].get(key) != value]
             raise UserError(f"{folder.path} holds a sweep with other settings ({', '.join(differs)} differ); "
                             "rerun it with the same flags to resume, or choose another --out")
     else:

@@ -181,6 +181,11 @@ class TrainResult:
     def epochs_completed(self):
         return len(self.history) - (1 if self.nan_epoch else 0)
 
+    @property
+    def train_seconds(self):
+        """Wall time of every epoch in history.csv, those before a resume included."""
+        return float(self.history["epoch_seconds"].sum()) if "epoch_seconds" in self.history else None
+
 
 def start_run(config, run, export_dir, data_dir, manifest, precision):
     """Clear what --overwrite replaces, create the run folder and write config.json."""
@@ -232,8 +237,8 @@ def make_callbacks(config, run, model, shown_images, extra=()):
     """Ours, then Keras' (TensorBoard, CSVLogger, checkpoints, resume state), then ``extra``.
 
     Order matters: SqueezeLogs first; NaNGuard before the checkpointing callbacks, so they save
-    the last good weights; TensorBoardImages before TensorBoard and CSVLogger, so they log β and
-    the learning rate. Returns (callbacks, the NaNGuard).
+    the last good weights; TensorBoardImages and EpochTimer before TensorBoard and CSVLogger, so
+    they log β, the learning rate and the epoch's wall time. Returns (callbacks, the NaNGuard).
     """
     nan_guard = bvae_callbacks.NaNGuard()
     return [
@@ -241,8 +246,9 @@ def make_callbacks(config, run, model, shown_images, extra=()):
         keras.callbacks.BackupAndRestore(run.backup, delete_checkpoint=False),
         nan_guard,
         bvae_callbacks.TensorBoardImages(run.logs, shown_images),
+        bvae_callbacks.EpochTimer(),
         bvae_callbacks.TensorBoard(run.logs, write_graph=False),
-        keras.callbacks.CSVLogger(run.history, append=config.resume),
+        bvae_callbacks.HistoryLogger(run.history, append=config.resume),
         keras.callbacks.ModelCheckpoint(run.checkpoint, save_weights_only=True),
         bvae_callbacks.EpochSummary(config.epochs),
         *extra,

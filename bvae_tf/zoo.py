@@ -111,6 +111,11 @@ class FactorVAE(VAE):
 
     def compile(self, optimizer="adam", discriminator_optimizer=None, **kwargs):
         super().compile(optimizer=optimizer, **kwargs)
+        if self.encoder.built:
+            # The VAE optimizer over the weights train_step gives it, now: left to Keras, a resumed
+            # run builds it over every weight (the discriminator's too) before restoring, and the
+            # saved Adam state no longer fits ("Skipping variable loading for optimizer").
+            self.optimizer.build(self.encoder.trainable_variables + self.decoder.trainable_variables)
         discriminator_optimizer = discriminator_optimizer or keras.optimizers.Adam(1e-4, beta_1=0.5, beta_2=0.9)
         if keras.config.dtype_policy().name == "mixed_float16":  # Keras wraps only the compiled optimizer
             discriminator_optimizer = keras.optimizers.LossScaleOptimizer(discriminator_optimizer)

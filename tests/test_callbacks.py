@@ -2,12 +2,15 @@
 
 import contextlib
 import io
+import os
+import tempfile
 import unittest
 from unittest import mock
 
 import numpy as np
+import pandas as pd
 
-from bvae_tf.callbacks import EpochSummary, NaNGuard, SqueezeLogs, TensorBoard
+from bvae_tf.callbacks import EpochSummary, EpochTimer, HistoryLogger, NaNGuard, SqueezeLogs, TensorBoard
 from bvae_tf.model import BetaVAE
 
 
@@ -45,13 +48,56 @@ class EpochSummaryTest(unittest.TestCase):
         lines = []
         summary = EpochSummary(3, print_fn=lines.append)
         summary.set_model(small_model())
-        summary.on_epoch_begin(1)
         logs = {"loss": 10.0, "recon": 8.0, "kl": 2.0, "active_latents": 1.0,
-                "val_loss": 11.0, "val_recon": 9.0, "val_kl": 2.0, "val_active_latents": 2.0}
+                "val_loss": 11.0, "val_recon": 9.0, "val_kl": 2.0, "val_active_latents": 2.0, "epoch_seconds": 12.34}
         summary.on_epoch_end(1, logs)
-        self.assertEqual(len(lines), 1)
-        self.assertRegex(lines[0], r"^epoch 2/3 \| loss 10\.00 recon 8\.00 kl 2\.00 active 1/2 \| "
-                                   r"val_loss 11\.00 val_recon 9\.00 val_kl 2\.00 val_active 2/2 \| \d+\.\ds$")
+        self.assertEqual(lines, ["epoch 2/3 | loss 10.00 recon 8.00 kl 2.00 active 1/2 | "
+                                 "val_loss 11.00 val_recon 9.00 val_kl 2.00 val_active 2/2 | 12.3s"])
+
+
+class EpochTimerTest(unittest.TestCase):
+    def test_epoch_wall_time_goes_into_the_logs(self):
+        timer = EpochTimer()
+        with mock.patch("time.perf_counter", side_effect=[100.0, 102.5, 200.0, 201.0]):
+            timer.on_epoch_begin(0)
+            first = {"loss": 1.0}
+            timer.on_epoch_end(0, first)
+            timer.on_epoch_begin(1)
+            second = {}
+            timer.on_epoch_end(1, second)
+        self.assertEqual(first, {"loss": 1.0, "epoch_seconds": 2.5})
+        self.assertEqual(second, {"epoch_seconds": 1.0})
+
+
+class HistoryLoggerTest(unittest.TestCase):
+    def log(self, path, append, *epochs):
+        logger = HistoryLogger(path, append=append)
+        logger.on_train_begin()
+        for epoch, logs in epochs:
+            logger.on_epoch_end(epoch, dict(logs))
+        logger.on_train_end()
+
+    def test_a_resume_that_logs_a_new_column_keeps_one_table(self):
+        path = os.path.join(tempfile.mkdtemp(), "history.csv")
+        self.log(path, False, (0, {"loss": 3.0, "val_loss": 3.5}))  # an older run: no epoch_seconds
+        self.log(path, True, (1, {"loss": 2.0, "val_loss": 2.5, "epoch_seconds": 9.5}),
+                 (2, {"loss": 1.5, "val_loss": 2.0, "epoch_seconds": 9.0}))
+        table = pd.read_csv(path)
+        self.assertEqual(list(table.columns), ["epoch", "loss", "val_loss", "epoch_seconds"])
+        self.assertEqual(list(table["epoch"]), [0, 1, 2])
+        self.assertEqual(list(table["loss"]), [3.0, 2.0, 1.5])
+        self.assertEqual(list(table["val_loss"]), [3.5, 2.5, 2.0])
+        self.assertTrue(np.isnan(table["epoch_seconds"][0]))
+        self.assertEqual(list(table["epoch_seconds"][1:]), [9.5, 9.0])
+        with open(path, newline="") as f:
+            self.assertTrue(all(line.endswith("\r\n") for line in f))  # Keras' own line ends throughout
+
+    def test_same_columns_append_as_keras_does(self):
+        path = os.path.join(tempfile.mkdtemp(), "history.csv")
+        self.log(path, False, (0, {"loss": 3.0, "val_loss": 3.5}))
+        self.log(path, True, (1, {"loss": 2.0, "val_loss": 2.5}))
+        self.assertEqual(pd.read_csv(path).to_dict("list"), {"epoch": [0, 1], "loss": [3.0, 2.0],
+                                                             "val_loss": [3.5, 2.5]})
 
 
 class SqueezeLogsTest(unittest.TestCase):

@@ -103,6 +103,17 @@ class SweepConfigTest(unittest.TestCase):
         self.assertEqual(trial.run_name, "factor_vae_gamma30_seed1")
         self.assertEqual(sweep.trial("beta_vae", 5.0, 0, "r", "s").run_name, "beta_vae_beta5_seed0")
 
+    def test_sweep_json_of_an_older_version_still_matches(self):
+        sweep = SweepConfig(beta_grid(1, 5), seeds=[0], training=TrainConfig(epochs=2))
+        identity = json.loads(json.dumps(sweep.to_dict()))
+        older = json.loads(json.dumps(identity))
+        for added_since in ("steps_per_execution", "jit_compile"):  # not in a sweep.json of before they existed
+            del older["training"][added_since]
+        self.assertNotEqual(older, identity)
+        self.assertEqual(SweepConfig.upgrade(older), identity)
+        older["training"]["epochs"] = 3  # a setting it had keeps its value, so the difference shows
+        self.assertEqual(SweepConfig.upgrade(older)["training"]["epochs"], 3)
+
     def test_bad_grids(self):
         for kwargs, message in [(dict(settings=beta_grid(1, float("nan"))), "--betas must be finite"),
                                 (dict(settings=beta_grid(1, float("inf"))), "finite"),

@@ -208,6 +208,11 @@ class LoadSweepTest(unittest.TestCase):
         self.assertEqual(text.loc[("factor_vae", "γ=10"), "MIG"], "0.400")  # one seed: no "± 0.000"
         self.assertEqual(report.best_value(results[results["model"] == "factor_vae"]), 10.0)
 
+    def test_metric_figures_say_how_many_seeds_make_a_point(self):
+        self.assertEqual(report.spread_label(pd.Series([1, 1])), "one seed (n=1): no spread")
+        self.assertEqual(report.spread_label(pd.Series([3, 3])), "mean ± std over n=3 seeds")
+        self.assertEqual(report.spread_label(pd.Series([2, 3])), "mean ± std over n=2–3 seeds")
+
     def test_comparison_metric_and_loss_figures_from_files_only(self):
         self.fake_sweep([("beta_vae", "beta", 1.0, 0), ("beta_vae", "beta", 4.0, 0), ("annealed_vae", "c_max", 0.0, 0),
                          ("annealed_vae", "c_max", 25.0, 0), ("dip_vae_ii", "lambda_od", 5.0, 0)])

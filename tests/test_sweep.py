@@ -16,7 +16,8 @@ import unittest
 import pandas as pd
 
 from bvae_tf import sweep
-from bvae_tf.errors import run_cli
+from bvae_tf.errors import UserError, run_cli
+from bvae_tf.layout import SweepFolder
 from tests.helpers import slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -89,6 +90,9 @@ class SweepTest(unittest.TestCase):
         self.assertEqual(set(results["hyperparameter"]), {"beta"})
         for column in ("mig", "zdiff", "zmin", "modularity", "dci_disentanglement", "sap", "val_recon", "val_kl"):
             self.assertTrue(results[column].notna().all(), column)
+        for row in results.itertuples():  # training time: the run's epochs as history.csv timed them
+            history = pd.read_csv(os.path.join(self.out, row.run_dir, "history.csv"))
+            self.assertAlmostEqual(row.train_seconds, history["epoch_seconds"].sum(), places=6)
         # No finished trial was retrained or re-exported.
         final = self.finished_trials()
         for path, state in second.items():
@@ -178,6 +182,19 @@ class SweepBadInputTest(unittest.TestCase):
         self.assertEqual(result.returncode, 2, result.stderr[-2000:])
         self.assertNotIn("Traceback", result.stderr)
         self.assertRegex(result.stderr.strip().splitlines()[-1], "^error: --betas must be finite numbers >= 0")
+
+    def test_a_changed_training_setting_is_named(self):
+        tmp = tempfile.mkdtemp()
+        config = sweep.config_from_args(sweep.build_parser().parse_args(
+            ["--out", os.path.join(tmp, "sweep"), "--data-dir", os.path.join(tmp, "data"), *TINY]))
+        folder = SweepFolder(config.out_dir)
+        os.makedirs(folder.path)
+        identity = config.to_dict()
+        identity["training"]["epochs"] = 3
+        with open(folder.config, "w") as f:
+            json.dump(identity, f)
+        with self.assertRaisesRegex(UserError, r"other settings \(--epochs differ\); rerun it with the same flags"):
+            sweep.search(config, folder, "chief")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import glob
 import io
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -73,6 +74,10 @@ class CommandLineRunTest(unittest.TestCase):
     def test_writes_every_file(self):
         self.assertEqual(self.out.returncode, 0, self.out.stderr[-3000:])
         self.assertIn("epoch 1/1 | loss", self.out.stdout)
+        # TensorFlow's start-up notes (CUDA probe, oneDNN, CPU features) and INFO lines stay off the console.
+        notes = [line for line in self.out.stderr.splitlines()
+                 if re.match(r"^I\d{4} |^WARNING: All log messages before absl|^To enable the following", line)]
+        self.assertEqual(notes, [])
         for path in ("config.json", "history.csv", "checkpoints/latest.weights.h5", "backup/training_metadata.json"):
             self.assertTrue(os.path.isfile(os.path.join(self.run_dir, path)), path)
         config = read_json(os.path.join(self.run_dir, "config.json"))
@@ -82,7 +87,8 @@ class CommandLineRunTest(unittest.TestCase):
         self.assertEqual(config["data"]["counts"], {"train": 2000, "validation": 100})
         with open(os.path.join(self.run_dir, "history.csv")) as f:
             header = f.readline().strip().split(",")
-        for column in ("loss", "recon", "kl", "kl_9", "active_latents", "val_loss", "beta", "learning_rate"):
+        for column in ("loss", "recon", "kl", "kl_9", "active_latents", "val_loss", "beta", "learning_rate",
+                       "epoch_seconds"):
             self.assertIn(column, header)
         export = os.path.join(self.tmp, "saved_models", "beta_vae_beta5_seed0")
         self.assertTrue(os.path.isfile(os.path.join(export, "saved_model.pb")))
@@ -180,6 +186,11 @@ class InProcessTrainTest(unittest.TestCase):
         resumed = train(self.config, callbacks=[Epochs()], epochs=2, resume=True)
         self.assertEqual(Epochs.seen, [1])
         self.assertEqual(list(resumed.history["epoch"]), [0, 1])
+        # The first epoch's time survives the resume, so the run's training time counts both epochs.
+        seconds = resumed.history["epoch_seconds"]
+        self.assertEqual(seconds[0], self.result.history["epoch_seconds"][0])
+        self.assertTrue((seconds > 0).all())
+        self.assertAlmostEqual(resumed.train_seconds, seconds.sum())
         self.assertEqual(int(resumed.model.optimizer.iterations), 2 * steps)  # Adam's state came back too
         with self.assertRaisesRegex(Exception, "--beta is 5.0 but the run"):
             train(self.config, epochs=3, resume=True, beta=5.0)

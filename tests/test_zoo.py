@@ -1,6 +1,7 @@
 """bvae_tf.zoo: each objective's special cases equal β-VAE, FactorVAE's two updates, and every
 model trains, exports and reloads."""
 
+import glob
 import json
 import os
 import subprocess
@@ -134,6 +135,26 @@ class FactorVAETest(unittest.TestCase):
                 self.assertGreater(critic_moved if frozen == "vae" else vae_moved, 1e-5)
                 for key in ("tc", "discriminator_loss", "discriminator_accuracy", "recon", "kl"):
                     self.assertTrue(np.isfinite(logs[key]), key)
+
+    def test_a_resumed_run_gets_both_optimizers_state_back(self):
+        images = tf.data.Dataset.from_tensor_slices(tiny_images(32)).batch(8)
+        path = os.path.join(tempfile.mkdtemp(), "backup", "latest.weights.h5")
+        keras.utils.set_random_seed(0)
+        trained = compiled(FactorVAE(latent_dim=4, seed=0))
+        trained.fit(images, epochs=1, verbose=0,
+                    callbacks=[keras.callbacks.BackupAndRestore(os.path.dirname(path), delete_checkpoint=False)])
+        resumed = compiled(FactorVAE(latent_dim=4, seed=0))  # as train.py builds it, then restores
+        self.assertEqual(len(resumed.optimizer.variables), len(trained.optimizer.variables))
+        resumed.load_weights(glob_one(os.path.dirname(path), "*.weights.h5"))
+        self.assertEqual(int(resumed.optimizer.iterations), 4)
+        for restored, saved in zip(resumed.optimizer.variables + resumed.discriminator_optimizer.variables,
+                                   trained.optimizer.variables + trained.discriminator_optimizer.variables):
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored), keras.ops.convert_to_numpy(saved))
+
+
+def glob_one(folder, pattern):
+    (path,) = glob.glob(os.path.join(folder, pattern))
+    return path
 
 
 MIRRORED_FACTOR_VAE = textwrap.dedent("""

@@ -582,6 +582,7 @@ def real_run_callbacks(root, shown, tensorboard=None):
                                                                      delete_checkpoint=False),
         "NaNGuard": bvae_callbacks.NaNGuard,
         "TensorBoardImages": lambda: bvae_callbacks.TensorBoardImages(log_dir, shown),
+        "EpochTimer": bvae_callbacks.EpochTimer,
         "TensorBoard": lambda: tensorboard(log_dir, write_graph=False),
         "CSVLogger": lambda: keras.callbacks.CSVLogger(os.path.join(folder, "history.csv"), append=False),
         "ModelCheckpoint": lambda: keras.callbacks.ModelCheckpoint(
@@ -661,7 +662,7 @@ def callbacks_section(images, batch_size, epoch_images, rounds, root):
     return out
 
 
-CALLBACK_NAMES = ("BackupAndRestore", "NaNGuard", "TensorBoardImages", "TensorBoard", "CSVLogger",
+CALLBACK_NAMES = ("BackupAndRestore", "NaNGuard", "TensorBoardImages", "EpochTimer", "TensorBoard", "CSVLogger",
                   "ModelCheckpoint", "EpochSummary")
 
 
