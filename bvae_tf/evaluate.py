@@ -144,6 +144,8 @@ def evaluate_codes(codes, factors=None, spec=None, progress=False, **options):
     codes = np.asarray(codes)
     if codes.ndim != 2 or not np.issubdtype(codes.dtype, np.floating) or not np.isfinite(codes).all():
         raise UserError(f"codes must be a finite float array [N, L], got {codes.dtype} {codes.shape}")
+    if codes.shape[1] == 0:
+        raise UserError(f"codes have no latent dimension (shape {codes.shape}): pass codes [N, L] with L >= 1")
     if factors is None:
         if len(codes) != NUM_IMAGES:
             raise UserError(f"codes without factors must cover the whole grid: [{NUM_IMAGES}, L] in dSprites "

@@ -220,6 +220,7 @@ class Evaluate(unittest.TestCase):
         factors = DSprites.sample_factors(60, 0)
         cases = {
             "wrong_shape": (dict(codes=np.zeros(60, np.float32), factors=factors), "codes must be"),
+            "no_latent": (dict(codes=np.zeros((60, 0), np.float32), factors=factors), r"no latent dimension.*L >= 1"),
             "wrong_dtype": (dict(codes=np.zeros((60, 3), np.float32), factors=factors.astype(float)), "integer"),
             "out_of_range": (dict(codes=np.zeros((60, 3), np.float32), factors=factors + 40), "out of range"),
             "no_codes": (dict(z=np.zeros((60, 3))), "no `codes`"),
