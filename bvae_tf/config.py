@@ -27,7 +27,8 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 JIT_COMPILE = ("auto", "on", "off")
 
 
-def _flag(field):
+def flag_name(field):
+    """The command-line flag of a settings field: ``batch_size`` -> ``--batch-size``."""
     return "--" + field.replace("_", "-")
 
 
@@ -39,7 +40,7 @@ def _require(condition, message):
 def _check_positive(config, fields):
     for field in fields:
         value = getattr(config, field)
-        _require(value > 0 and math.isfinite(value), f"{_flag(field)} must be positive, got {value}")
+        _require(value > 0 and math.isfinite(value), f"{flag_name(field)} must be positive, got {value}")
 
 
 def _coerce_numbers(config):
@@ -53,8 +54,8 @@ def _coerce_numbers(config):
         try:
             number = kind(value)
         except (TypeError, ValueError, OverflowError):
-            raise UserError(f"{_flag(field.name)} must be a number, got {value!r}") from None
-        _require(kind is float or number == value, f"{_flag(field.name)} must be an integer, got {value!r}")
+            raise UserError(f"{flag_name(field.name)} must be a number, got {value!r}") from None
+        _require(kind is float or number == value, f"{flag_name(field.name)} must be an integer, got {value!r}")
         object.__setattr__(config, field.name, number)
 
 
@@ -65,7 +66,7 @@ MAX_INT32 = 2**31 - 1  # TensorFlow's shapes and batch sizes
 def _check_range(config, fields, low, high):
     for field in fields:
         value = getattr(config, field)
-        _require(low <= value <= high, f"{_flag(field)} must be between {low} and {high}, got {value}")
+        _require(low <= value <= high, f"{flag_name(field)} must be between {low} and {high}, got {value}")
 
 
 def _known(cls, values, what):
@@ -211,8 +212,8 @@ class TrainConfig:
         for name in HYPERPARAMETERS:
             value = getattr(self, name)
             if name not in spec.defaults:
-                own = ", ".join(_flag(n) for n in spec.defaults)
-                _require(value is None, f"{_flag(name)} does not apply to --model {self.model} (its hyperparameters: "
+                own = ", ".join(flag_name(n) for n in spec.defaults)
+                _require(value is None, f"{flag_name(name)} does not apply to --model {self.model} (its hyperparameters: "
                                         f"{own})")
                 continue
             if value is None:
@@ -221,7 +222,7 @@ class TrainConfig:
             if name == "iteration_threshold":
                 _require(value is None or value > 0, f"--iteration-threshold must be positive, got {value}")
             else:
-                _require(value >= 0 and math.isfinite(value), f"{_flag(name)} must be a finite number >= 0, got {value}")
+                _require(value >= 0 and math.isfinite(value), f"{flag_name(name)} must be a finite number >= 0, got {value}")
 
     @property
     def hyperparameters(self):

@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 import bvae_tf
-from bvae_tf.config import EvalSpec
+from bvae_tf.config import EvalSpec, flag_name
 from bvae_tf.data.dsprites import FACTOR_NAMES, NUM_IMAGES, check_classes
 from bvae_tf.encodings import ModelEncodings
 from bvae_tf.errors import ArgumentParser, UserError, run_cli
@@ -159,13 +159,14 @@ def evaluate_codes(codes, factors=None, spec=None, progress=False, **options):
         check_classes(factors)
     except ValueError as error:
         raise UserError(f"factors out of range: {error}") from None
+    scorable = code_metrics()
     if spec is None and options.get("metrics") is None:
-        options["metrics"] = code_metrics()
+        options["metrics"] = scorable
     spec = _spec(spec, options)
-    needs_grid = [m for m in spec.metrics if m not in code_metrics()]
+    needs_grid = [m for m in spec.metrics if m not in scorable]
     if needs_grid:
         raise UserError(f"{', '.join(needs_grid)} need codes for the whole factor grid ([{NUM_IMAGES}, L], "
-                        f"no factors); with codes + factors choose from {','.join(code_metrics())}")
+                        f"no factors); with codes + factors choose from {','.join(scorable)}")
     start, sizes = time.perf_counter(), spec.sizes
     order = np.random.default_rng(spec.seed).permutation(len(codes))
     if len(codes) >= sizes.num_train + sizes.num_test:
@@ -282,7 +283,7 @@ def main(argv=None):
                         help="sample sizes: reference = the spec's (default), fast = a quick look")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same numbers (default 0)")
     for field in dataclasses.fields(sampling.Sizes):
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=int, dest=field.name,
+        parser.add_argument(flag_name(field.name), type=int, dest=field.name,
                             help=f"override the preset (reference: {field.default})")
     parser.add_argument("--dci-model", choices=sorted(DCI_MODELS),
                         help="DCI classifier: reference = sklearn GradientBoostingClassifier defaults (the "

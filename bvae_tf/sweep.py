@@ -25,7 +25,7 @@ import keras
 import keras_tuner as kt
 import pandas as pd
 
-from bvae_tf.config import DCI_MODELS, MODELS, REPORT_BETAS, EvalSpec, SweepConfig, TrainConfig
+from bvae_tf.config import DCI_MODELS, MODELS, REPORT_BETAS, EvalSpec, SweepConfig, TrainConfig, flag_name
 from bvae_tf.data import prepare_data
 from bvae_tf.errors import ArgumentParser, UserError, run_cli
 from bvae_tf.evaluate import evaluate_model, write_report
@@ -232,7 +232,7 @@ def search(sweep, folder, role):
             previous = SweepConfig.upgrade(json.load(f))
         if previous != identity:
             differs = [key for key in identity if key != "training" and previous.get(key) != identity[key]]
-            differs += [f"--{key.replace('_', '-')}" for key, value in identity["training"].items()
+            differs += [flag_name(key) for key, value in identity["training"].items()
                         if previous["training"].get(key) != value]
             raise UserError(f"{folder.path} holds a sweep with other settings ({', '.join(differs)} differ); "
                             "rerun it with the same flags to resume, or choose another --out")

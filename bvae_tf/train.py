@@ -21,7 +21,7 @@ import tensorflow as tf
 
 import bvae_tf
 from bvae_tf import callbacks as bvae_callbacks
-from bvae_tf.config import CONFIG_VERSION, JIT_COMPILE, MODELS, PRECISIONS, STRATEGIES, TrainConfig
+from bvae_tf.config import CONFIG_VERSION, JIT_COMPILE, MODELS, PRECISIONS, STRATEGIES, TrainConfig, flag_name
 from bvae_tf.data import add_data_arguments, make_dataset, prepare_data, read_manifest
 from bvae_tf.errors import ArgumentParser, UserError, run_cli
 from bvae_tf.export import export_model
@@ -125,7 +125,7 @@ def check_run(config):
         for key, value in config.to_dict().items():
             if key not in TrainConfig.RESUMABLE and key in saved and saved[key] != value:
                 raise UserError(
-                    f"--{key.replace('_', '-')} is {value!r} but the run in {run.path} used {saved[key]!r}; "
+                    f"{flag_name(key)} is {value!r} but the run in {run.path} used {saved[key]!r}; "
                     "resume with the same settings or choose another --name"
                 )
     elif os.path.isdir(run.path) and set(os.listdir(run.path)) - {LOCK_FILE}:

@@ -109,13 +109,18 @@ class FactorVAE(VAE):
         super().build(input_shape)
         self.discriminator(keras.KerasTensor((None, self.latent_dim)))
 
+    @property
+    def vae_weights(self):
+        """What the VAE optimizer updates: the encoder's and decoder's weights, not the discriminator's."""
+        return self.encoder.trainable_weights + self.decoder.trainable_weights
+
     def compile(self, optimizer="adam", discriminator_optimizer=None, **kwargs):
         super().compile(optimizer=optimizer, **kwargs)
         if self.encoder.built:
             # The VAE optimizer over the weights train_step gives it, now: left to Keras, a resumed
             # run builds it over every weight (the discriminator's too) before restoring, and the
             # saved Adam state no longer fits ("Skipping variable loading for optimizer").
-            self.optimizer.build(self.encoder.trainable_variables + self.decoder.trainable_variables)
+            self.optimizer.build(self.vae_weights)
         discriminator_optimizer = discriminator_optimizer or keras.optimizers.Adam(1e-4, beta_1=0.5, beta_2=0.9)
         if keras.config.dtype_policy().name == "mixed_float16":  # Keras wraps only the compiled optimizer
             discriminator_optimizer = keras.optimizers.LossScaleOptimizer(discriminator_optimizer)
@@ -128,7 +133,7 @@ class FactorVAE(VAE):
 
     def train_step(self, images):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        vae_weights = self.encoder.trainable_weights + self.decoder.trainable_weights
+        vae_weights = self.vae_weights
         critic_weights = self.discriminator.trainable_weights
         with tf.GradientTape() as vae_tape, tf.GradientTape() as critic_tape:
             terms = self.compute_terms(images)

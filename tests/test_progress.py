@@ -20,13 +20,17 @@ class Lines(unittest.TestCase):
         stream, clock = io.StringIO(), FakeClock()
         return Progress(stream=stream, tty=False, clock=clock, **kwargs), stream, clock
 
-    def test_bar_prints_every_tenth_with_rate_and_time_left(self):
+    def steady_bar(self, steps, seconds, count):
+        """The lines of a 1,000-image bar updated ``steps`` times, by ``count`` every ``seconds``."""
         progress, stream, clock = self.progress()
         with progress.bar(1000, "encoding", unit="images") as bar:
-            for _ in range(100):
-                clock.now += 0.1
-                bar.update(10)
-        lines = stream.getvalue().splitlines()
+            for _ in range(steps):
+                clock.now += seconds
+                bar.update(count)
+        return stream.getvalue().splitlines()
+
+    def test_bar_prints_every_tenth_with_rate_and_time_left(self):
+        lines = self.steady_bar(100, 0.1, 10)
         self.assertEqual(lines[0], "encoding: 1,000 images ...")
         self.assertEqual(len(lines), 1 + 9 + 1)  # start, 10 % ... 90 %, the summary
         self.assertEqual(lines[1], "encoding: 100/1,000 images (10%), 100 images/s, 9.0 s left")
@@ -34,12 +38,7 @@ class Lines(unittest.TestCase):
         self.assertEqual(lines[-1], "encoding: done, 1,000/1,000 images in 10.0 s, 100 images/s")
 
     def test_bar_prints_every_30_seconds_when_slow(self):
-        progress, stream, clock = self.progress()
-        with progress.bar(1000, "encoding", unit="images") as bar:
-            for _ in range(9):
-                clock.now += 20
-                bar.update(1)
-        lines = stream.getvalue().splitlines()
+        lines = self.steady_bar(9, 20, 1)
         # at 40 s, 80 s, 120 s and 160 s (each 30 s after the last line), none for 10 %
         self.assertEqual([line.split(",")[0] for line in lines[1:-1]],
                          ["encoding: 2/1", "encoding: 4/1", "encoding: 6/1", "encoding: 8/1"])
