@@ -13,7 +13,7 @@ import dataclasses
 import math
 import os
 import typing
-from typing import Optional, Tuple
+from typing import Optional
 
 from bvae_tf.errors import UserError
 from bvae_tf.layout import trial_name
@@ -81,7 +81,7 @@ def _known(cls, values, what):
 class DataConfig:
     """Which dSprites images a run trains on, and where their TFRecords are (see bvae_tf.data)."""
 
-    source: Tuple[str, ...] = ("render",)  # a name and at most one path
+    source: tuple[str, ...] = ("render",)  # a name and at most one path
     subset: int = 50_000  # training images drawn at random; 0 = all not held out
     val_size: int = 5_000
     seed: int = 0  # seed of the subset and split
@@ -89,8 +89,14 @@ class DataConfig:
     data_dir: Optional[str] = None  # default: derived from the fields above
 
     # Command-line (and config.json) names of the fields.
-    FLAGS = {"source": "source", "subset": "subset", "val_size": "val_size", "data_seed": "seed",
-             "shard_size": "shard_size", "data_dir": "data_dir"}
+    FLAGS = {
+        "source": "source",
+        "subset": "subset",
+        "val_size": "val_size",
+        "data_seed": "seed",
+        "shard_size": "shard_size",
+        "data_dir": "data_dir",
+    }
 
     def __post_init__(self):
         _coerce_numbers(self)
@@ -110,13 +116,15 @@ class DataConfig:
         return dataclasses.replace(base or cls(), **found)
 
     def to_flags(self):
-        return {flag: list(self.source) if field == "source" else getattr(self, field)
-                for flag, field in self.FLAGS.items()}
+        return {
+            flag: list(self.source) if field == "source" else getattr(self, field) for flag, field in self.FLAGS.items()
+        }
 
     @property
     def folder(self):
         return self.data_dir or os.path.join(
-            "data", f"dsprites-{self.source[0]}-n{self.subset}-v{self.val_size}-s{self.seed}")
+            "data", f"dsprites-{self.source[0]}-n{self.subset}-v{self.val_size}-s{self.seed}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,26 +137,63 @@ class ModelSpec:
     loss: str
     main: str  # the hyperparameter a sweep varies
     defaults: dict  # each hyperparameter of the model -> its default (None: derived when training)
-    grid: Tuple[float, ...]  # the reference study's values of ``main``
+    grid: tuple[float, ...]  # the reference study's values of ``main``
 
 
 # Defaults: β-VAE's β=1 (the plain VAE, the baseline); the others the middle of the reference grid.
-MODELS = {spec.name: spec for spec in (
-    ModelSpec("beta_vae", "β-VAE", "Higgins et al., ICLR 2017", "recon + β·kl", "beta", {"beta": 1.0},
-              (1, 2, 4, 6, 8, 16)),
-    ModelSpec("annealed_vae", "AnnealedVAE", "Burgess et al., arXiv 1804.03599", "recon + γ·|kl − C(step)|",
-              "c_max", {"c_max": 25.0, "gamma": 1000.0, "iteration_threshold": None}, (5, 10, 25, 50, 75, 100)),
-    ModelSpec("factor_vae", "FactorVAE", "Kim & Mnih, ICML 2018", "recon + kl + γ·TC_D", "gamma", {"gamma": 30.0},
-              (10, 20, 30, 40, 50, 100)),
-    ModelSpec("dip_vae_i", "DIP-VAE-I", "Kumar et al., ICLR 2018",
-              "recon + kl + λ_od Σ_{i≠j} Cov[μ]_ij² + λ_d Σ_i (Cov[μ]_ii − 1)²", "lambda_od",
-              {"lambda_od": 5.0, "lambda_d_factor": 10.0}, (1, 2, 5, 10, 20, 50)),
-    ModelSpec("dip_vae_ii", "DIP-VAE-II", "Kumar et al., ICLR 2018",
-              "as DIP-VAE-I with Cov = Cov[μ] + E[diag exp(logvar)]", "lambda_od",
-              {"lambda_od": 5.0, "lambda_d_factor": 1.0}, (1, 2, 5, 10, 20, 50)),
-    ModelSpec("beta_tcvae", "β-TCVAE", "Chen et al., NeurIPS 2018", "recon + kl + (β − 1)·TC", "beta", {"beta": 6.0},
-              (1, 2, 4, 6, 8, 10)),
-)}
+MODELS = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            "beta_vae", "β-VAE", "Higgins et al., ICLR 2017", "recon + β·kl", "beta", {"beta": 1.0}, (1, 2, 4, 6, 8, 16)
+        ),
+        ModelSpec(
+            "annealed_vae",
+            "AnnealedVAE",
+            "Burgess et al., arXiv 1804.03599",
+            "recon + γ·|kl − C(step)|",
+            "c_max",
+            {"c_max": 25.0, "gamma": 1000.0, "iteration_threshold": None},
+            (5, 10, 25, 50, 75, 100),
+        ),
+        ModelSpec(
+            "factor_vae",
+            "FactorVAE",
+            "Kim & Mnih, ICML 2018",
+            "recon + kl + γ·TC_D",
+            "gamma",
+            {"gamma": 30.0},
+            (10, 20, 30, 40, 50, 100),
+        ),
+        ModelSpec(
+            "dip_vae_i",
+            "DIP-VAE-I",
+            "Kumar et al., ICLR 2018",
+            "recon + kl + λ_od Σ_{i≠j} Cov[μ]_ij² + λ_d Σ_i (Cov[μ]_ii − 1)²",
+            "lambda_od",
+            {"lambda_od": 5.0, "lambda_d_factor": 10.0},
+            (1, 2, 5, 10, 20, 50),
+        ),
+        ModelSpec(
+            "dip_vae_ii",
+            "DIP-VAE-II",
+            "Kumar et al., ICLR 2018",
+            "as DIP-VAE-I with Cov = Cov[μ] + E[diag exp(logvar)]",
+            "lambda_od",
+            {"lambda_od": 5.0, "lambda_d_factor": 1.0},
+            (1, 2, 5, 10, 20, 50),
+        ),
+        ModelSpec(
+            "beta_tcvae",
+            "β-TCVAE",
+            "Chen et al., NeurIPS 2018",
+            "recon + kl + (β − 1)·TC",
+            "beta",
+            {"beta": 6.0},
+            (1, 2, 4, 6, 8, 10),
+        ),
+    )
+}
 REPORT_BETAS = (0.5, 1.0, 2.5, 5.0, 7.5, 10.0, 50.0)  # the β-VAE report's grid, the sweep's default
 HYPERPARAMETERS = ("beta", "gamma", "c_max", "iteration_threshold", "lambda_od", "lambda_d_factor")
 
@@ -194,17 +239,22 @@ class TrainConfig:
         self._resolve_hyperparameters()
         _check_positive(self, ("latent_dim", "batch_size", "epochs", "learning_rate"))
         _check_range(self, ("latent_dim", "batch_size", "epochs", "steps_per_execution"), 1, MAX_INT32)
-        _require(self.jit_compile in JIT_COMPILE,
-                 f"--jit-compile must be one of {', '.join(JIT_COMPILE)}, got {self.jit_compile!r}")
+        _require(
+            self.jit_compile in JIT_COMPILE,
+            f"--jit-compile must be one of {', '.join(JIT_COMPILE)}, got {self.jit_compile!r}",
+        )
         _check_range(self, ("seed",), 0, MAX_SEED)
-        _require(self.precision in PRECISIONS,
-                 f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        _require(self.strategy in STRATEGIES,
-                 f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        _require(
+            self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+        )
+        _require(
+            self.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"
+        )
         _require(not (self.resume and self.overwrite), "--resume and --overwrite exclude each other")
         name = self.run_name
-        _require(name and os.sep not in name and name not in (".", ".."),
-                 f"--name must be a plain folder name, got {name!r}")
+        _require(
+            name and os.sep not in name and name not in (".", ".."), f"--name must be a plain folder name, got {name!r}"
+        )
 
     def _resolve_hyperparameters(self):
         _require(self.model in MODELS, f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
@@ -213,8 +263,10 @@ class TrainConfig:
             value = getattr(self, name)
             if name not in spec.defaults:
                 own = ", ".join(flag_name(n) for n in spec.defaults)
-                _require(value is None, f"{flag_name(name)} does not apply to --model {self.model} (its hyperparameters: "
-                                        f"{own})")
+                _require(
+                    value is None,
+                    f"{flag_name(name)} does not apply to --model {self.model} (its hyperparameters: {own})",
+                )
                 continue
             if value is None:
                 value = spec.defaults[name]
@@ -222,7 +274,9 @@ class TrainConfig:
             if name == "iteration_threshold":
                 _require(value is None or value > 0, f"--iteration-threshold must be positive, got {value}")
             else:
-                _require(value >= 0 and math.isfinite(value), f"{flag_name(name)} must be a finite number >= 0, got {value}")
+                _require(
+                    value >= 0 and math.isfinite(value), f"{flag_name(name)} must be a finite number >= 0, got {value}"
+                )
 
     @property
     def hyperparameters(self):
@@ -264,8 +318,10 @@ class TrainConfig:
 def _resolve_metrics(metrics):
     names = tuple(registry.METRICS) if metrics is None else tuple(metrics)
     unknown = [m for m in names if m not in registry.METRICS]
-    _require(names and not unknown, f"unknown metric(s) {', '.join(unknown) or '(none given)'}; "
-                                    f"choose from {','.join(registry.METRICS)}")
+    _require(
+        names and not unknown,
+        f"unknown metric(s) {', '.join(unknown) or '(none given)'}; choose from {','.join(registry.METRICS)}",
+    )
     return names
 
 
@@ -276,7 +332,7 @@ class EvalSpec:
     Build it with :meth:`create` from loose values (a preset name plus size overrides).
     """
 
-    metrics: Optional[Tuple[str, ...]] = None  # default: every registered metric
+    metrics: Optional[tuple[str, ...]] = None  # default: every registered metric
     preset: str = "reference"
     sizes: Sizes = PRESETS["reference"]
     seed: int = 0
@@ -287,8 +343,9 @@ class EvalSpec:
         object.__setattr__(self, "metrics", _resolve_metrics(self.metrics))
         _require(self.preset in PRESETS, f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
         _require(0 <= self.seed <= MAX_SEED, f"--seed must be between 0 and {MAX_SEED}, got {self.seed}")
-        _require(self.dci_model in DCI_MODELS,
-                 f"unknown DCI model {self.dci_model!r}; choose from {', '.join(DCI_MODELS)}")
+        _require(
+            self.dci_model in DCI_MODELS, f"unknown DCI model {self.dci_model!r}; choose from {', '.join(DCI_MODELS)}"
+        )
         for field in dataclasses.fields(Sizes):
             value = getattr(self.sizes, field.name)
             _require(isinstance(value, int) and value >= 2, f"size {field.name} must be an integer >= 2, got {value!r}")
@@ -302,15 +359,23 @@ class EvalSpec:
         unknown = [k for k in overrides if k not in fields]
         _require(not unknown, f"unknown size {', '.join(unknown)}; choose from {', '.join(fields)}")
         overrides = {k: int(v) if isinstance(v, int) or hasattr(v, "__index__") else v for k, v in overrides.items()}
-        return cls(_resolve_metrics(metrics), preset, dataclasses.replace(PRESETS[preset], **overrides), seed,
-                   dci_model or "reference")
+        return cls(
+            _resolve_metrics(metrics),
+            preset,
+            dataclasses.replace(PRESETS[preset], **overrides),
+            seed,
+            dci_model or "reference",
+        )
 
     @property
     def size_overrides(self):
         """The sizes that differ from the preset's."""
         preset = PRESETS[self.preset]
-        return {f.name: getattr(self.sizes, f.name) for f in dataclasses.fields(Sizes)
-                if getattr(self.sizes, f.name) != getattr(preset, f.name)}
+        return {
+            f.name: getattr(self.sizes, f.name)
+            for f in dataclasses.fields(Sizes)
+            if getattr(self.sizes, f.name) != getattr(preset, f.name)
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -318,8 +383,8 @@ class SweepConfig:
     """A grid of trials: every (model, value of its main hyperparameter) setting for every seed,
     each trained with the ``training`` template and scored with ``evaluation``."""
 
-    settings: Tuple[Tuple[str, float], ...] = tuple(("beta_vae", beta) for beta in REPORT_BETAS)
-    seeds: Tuple[int, ...] = (0,)
+    settings: tuple[tuple[str, float], ...] = tuple(("beta_vae", beta) for beta in REPORT_BETAS)
+    seeds: tuple[int, ...] = (0,)
     out_dir: str = os.path.join("sweeps", "beta_sweep")
     training: TrainConfig = TrainConfig(verbose=0)
     evaluation: EvalSpec = dataclasses.field(default_factory=lambda: EvalSpec.create(preset="fast"))
@@ -335,11 +400,16 @@ class SweepConfig:
         names = {}
         for model, value in self.settings:
             name = self.trial_name(model, value, 0)
-            _require(name not in names, f"values {names.get(name)} and {value!r} of {model} give the same trial "
-                                        f"({name}); give each value once, differing in its first 6 digits")
+            _require(
+                name not in names,
+                f"values {names.get(name)} and {value!r} of {model} give the same trial "
+                f"({name}); give each value once, differing in its first 6 digits",
+            )
             names[name] = value
-        _require("mig" in self.evaluation.metrics,
-                 f"--metrics must include mig, the sweep's objective; got {','.join(self.evaluation.metrics)}")
+        _require(
+            "mig" in self.evaluation.metrics,
+            f"--metrics must include mig, the sweep's objective; got {','.join(self.evaluation.metrics)}",
+        )
 
     @staticmethod
     def trial_name(model, value, seed):
@@ -352,17 +422,31 @@ class SweepConfig:
     def trial(self, model, value, seed, runs_dir, saved_models_dir):
         """The TrainConfig of one trial (resumable, so a rerun continues it)."""
         unset = {name: None for name in HYPERPARAMETERS}
-        return self.training.replace(model=model, **{**unset, MODELS[model].main: value}, seed=seed, name=None,
-                                     resume=True, overwrite=False, runs_dir=runs_dir,
-                                     saved_models_dir=saved_models_dir)
+        return self.training.replace(
+            model=model,
+            **{**unset, MODELS[model].main: value},
+            seed=seed,
+            name=None,
+            resume=True,
+            overwrite=False,
+            runs_dir=runs_dir,
+            saved_models_dir=saved_models_dir,
+        )
 
     def to_dict(self):
         """``sweep.json``: what identifies the sweep (a rerun must match it to resume)."""
         spec = self.evaluation
-        return {"version": CONFIG_VERSION, "settings": [list(setting) for setting in self.settings],
-                "seeds": list(self.seeds), "preset": spec.preset, "metrics": list(spec.metrics),
-                "metric_seed": spec.seed, "metric_sizes": spec.size_overrides, "dci_model": spec.dci_model,
-                "training": _sweep_training(self.training)}
+        return {
+            "version": CONFIG_VERSION,
+            "settings": [list(setting) for setting in self.settings],
+            "seeds": list(self.seeds),
+            "preset": spec.preset,
+            "metrics": list(spec.metrics),
+            "metric_seed": spec.seed,
+            "metric_sizes": spec.size_overrides,
+            "dci_model": spec.dci_model,
+            "training": _sweep_training(self.training),
+        }
 
     @staticmethod
     def upgrade(identity):
@@ -376,8 +460,17 @@ def _sweep_training(training):
     """A sweep's training template, less per-trial settings and presentation (verbose): those do
     not identify the sweep."""
     flat = training.to_dict()
-    for key in ("model", *HYPERPARAMETERS, "seed", "name", "runs_dir", "saved_models_dir", "resume",
-                "overwrite", "verbose"):
+    for key in (
+        "model",
+        *HYPERPARAMETERS,
+        "seed",
+        "name",
+        "runs_dir",
+        "saved_models_dir",
+        "resume",
+        "overwrite",
+        "verbose",
+    ):
         flat.pop(key)
     return flat
 

@@ -20,12 +20,15 @@ import sys
 import tempfile
 
 SHOW_ALL = "BVAE_TF_TENSORFLOW_LOGS"
-_NOTES = [re.compile(pattern) for pattern in (
-    r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$",
-    r"^I\d{4} [\d:.]+ +\d+ port\.cc:\d+\] oneDNN custom operations are on\.",
-    r"^I\d{4} [\d:.]+ +\d+ cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized",
-    r"^To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\.$",
-)]
+_NOTES = [
+    re.compile(pattern)
+    for pattern in (
+        r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$",
+        r"^I\d{4} [\d:.]+ +\d+ port\.cc:\d+\] oneDNN custom operations are on\.",
+        r"^I\d{4} [\d:.]+ +\d+ cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized",
+        r"^To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\.$",
+    )
+]
 _NO_DRIVER = re.compile(r"^I\d{4} [\d:.]+ +\d+ cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine")
 _CUINIT = re.compile(r"^E\d{4} [\d:.]+ +\d+ cuda_platform\.cc:\d+\] failed call to cuInit")
 
@@ -34,9 +37,12 @@ def kept_lines(lines):
     """The captured lines a user should see: all but TensorFlow's start-up notes, and the CUDA
     probe's failure only where a CUDA driver exists (then it is a real problem)."""
     no_driver = any(_NO_DRIVER.match(line) for line in lines)
-    return [line for line in lines
-            if not any(note.match(line) for note in _NOTES)
-            and not (no_driver and (_NO_DRIVER.match(line) or _CUINIT.match(line)))]
+    return [
+        line
+        for line in lines
+        if not any(note.match(line) for note in _NOTES)
+        and not (no_driver and (_NO_DRIVER.match(line) or _CUINIT.match(line)))
+    ]
 
 
 @contextlib.contextmanager

@@ -78,8 +78,9 @@ def images_hash():
         shape, scale, orientation = np.meshgrid(*(np.arange(n) for n in FACTOR_SIZES[:3]), indexing="ij")
         shape, scale, orientation = shape.ravel(), scale.ravel(), orientation.ravel()
         k = np.arange(len(shape))
-        classes = np.stack([shape, scale, orientation, (7 * k) % FACTOR_SIZES[3], (13 * k + 5) % FACTOR_SIZES[4]],
-                           axis=1)
+        classes = np.stack(
+            [shape, scale, orientation, (7 * k) % FACTOR_SIZES[3], (13 * k + 5) % FACTOR_SIZES[4]], axis=1
+        )
         _IMAGES_HASH = hashlib.sha256(np.packbits(render_dsprites(classes)).tobytes()).hexdigest()
     return _IMAGES_HASH
 
@@ -136,9 +137,13 @@ class EncodingCache:
         if key != self.key:
             changed = sorted(k for k in set(key) | set(self.key) if key.get(k) != self.key.get(k))
             return (*empty, CacheStatus(CacheStatus.STALE, f"made for another {', '.join(changed)}"))
-        if (indices.ndim != 1 or codes.ndim != 2 or len(codes) != len(indices)
-                or not np.issubdtype(indices.dtype, np.integer)
-                or (len(indices) and (indices[0] < 0 or indices[-1] >= NUM_IMAGES or (np.diff(indices) <= 0).any()))):
+        if (
+            indices.ndim != 1
+            or codes.ndim != 2
+            or len(codes) != len(indices)
+            or not np.issubdtype(indices.dtype, np.integer)
+            or (len(indices) and (indices[0] < 0 or indices[-1] >= NUM_IMAGES or (np.diff(indices) <= 0).any()))
+        ):
             return (*empty, CacheStatus(CacheStatus.CORRUPT, "inconsistent arrays"))
         return indices.astype(np.int64), codes, CacheStatus(CacheStatus.VALID)
 
@@ -148,8 +153,13 @@ class EncodingCache:
 
         def dump(temp):
             with open(temp, "wb") as f:  # a file object, so savez keeps the temporary name
-                np.savez(f, key=np.array(self.key_json), indices=indices, codes=codes,
-                         checksum=np.array(_checksum(self.key_json, indices, codes)))
+                np.savez(
+                    f,
+                    key=np.array(self.key_json),
+                    indices=indices,
+                    codes=codes,
+                    checksum=np.array(_checksum(self.key_json, indices, codes)),
+                )
                 f.flush()
                 os.fsync(f.fileno())
 
@@ -187,8 +197,7 @@ class ModelEncodings:
     "cache_load_s", "cache_save_s", "seconds": s, "cpu_s": CPU seconds of the process}``.
     """
 
-    def __init__(self, model, batch_size=1024, cache=True, progress=None, checkpoint_s=CHECKPOINT_S,
-                 dataset=None):
+    def __init__(self, model, batch_size=1024, cache=True, progress=None, checkpoint_s=CHECKPOINT_S, dataset=None):
         self.model = model
         encode = model.encoder()
         self.signature = _signature_name(encode)
@@ -205,8 +214,14 @@ class ModelEncodings:
         """What the cached codes are codes of (see the module docstring)."""
         import tensorflow as tf
 
-        return {"format": FORMAT, "model": model_hash(self.model.path), "signature": self.signature,
-                "batch_size": self.images.batch_size, "images": images_hash(), "tensorflow": tf.__version__}
+        return {
+            "format": FORMAT,
+            "model": model_hash(self.model.path),
+            "signature": self.signature,
+            "batch_size": self.images.batch_size,
+            "images": images_hash(),
+            "tensorflow": tf.__version__,
+        }
 
     def __call__(self, indices):
         start, cpu_start = time.perf_counter(), time.process_time()
@@ -224,12 +239,18 @@ class ModelEncodings:
             position = np.minimum(np.searchsorted(known, unique), len(known) - 1)
             hit = known[position] == unique
         missing = unique[~hit]
-        self.stats = {"cache": self.cache.path if self.cache else None, "status": status.state,
-                      "reason": status.reason, "from_cache": int(hit.sum()), "encoded": int(len(missing)),
-                      "cache_load_s": load_seconds}
+        self.stats = {
+            "cache": self.cache.path if self.cache else None,
+            "status": status.state,
+            "reason": status.reason,
+            "from_cache": int(hit.sum()),
+            "encoded": int(len(missing)),
+            "cache_load_s": load_seconds,
+        }
         if self.cache is not None and len(unique):
-            self.progress.note(f"encodings: {int(hit.sum()):,} of {len(unique):,} images from the cache, "
-                               f"{len(missing):,} to encode")
+            self.progress.note(
+                f"encodings: {int(hit.sum()):,} of {len(unique):,} images from the cache, {len(missing):,} to encode"
+            )
         new_codes = self._encode(missing, known, known_codes)
         codes = None
         if len(unique):

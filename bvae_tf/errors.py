@@ -53,7 +53,8 @@ def _tensorflow_file_error(error):
         return None
     message = (str(getattr(error, "message", "")) or str(error)).strip().splitlines()
     if type(error).__name__ == "PermissionDeniedError" or any(
-            text in " ".join(message) for text in ("No space left on device", "Read-only file system")):
+        text in " ".join(message) for text in ("No space left on device", "Read-only file system")
+    ):
         return message[0] if message else type(error).__name__
     return None
 

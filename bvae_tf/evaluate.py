@@ -34,8 +34,12 @@ from bvae_tf.saved_model import SavedModel
 def _versions():
     import sklearn
 
-    versions = {"bvae_tf": bvae_tf.__version__, "numpy": np.__version__, "sklearn": sklearn.__version__,
-                "python": platform.python_version()}
+    versions = {
+        "bvae_tf": bvae_tf.__version__,
+        "numpy": np.__version__,
+        "sklearn": sklearn.__version__,
+        "python": platform.python_version(),
+    }
     if "tensorflow" in sys.modules:
         versions["tensorflow"] = sys.modules["tensorflow"].__version__
     return versions
@@ -44,8 +48,12 @@ def _versions():
 def how_computed(spec):
     """The fields of metrics.json that say how it was computed: two evaluations are comparable
     when these and the metrics agree."""
-    return {"seed": spec.seed, "preset": spec.preset, "dci_model": spec.dci_model if "dci" in spec.metrics else None,
-            "sizes": dataclasses.asdict(spec.sizes)}
+    return {
+        "seed": spec.seed,
+        "preset": spec.preset,
+        "dci_model": spec.dci_model if "dci" in spec.metrics else None,
+        "sizes": dataclasses.asdict(spec.sizes),
+    }
 
 
 def code_metrics():
@@ -69,8 +77,11 @@ def build_report(samples, results, score_seconds, spec):
         **how_computed(spec),
         "num_images_drawn": samples.num_drawn,
         "num_images_encoded": samples.num_encoded,
-        "time": {"encode_s": samples.encode_seconds, "score_s": sum(score_seconds.values()),
-                 "score_per_metric_s": score_seconds},
+        "time": {
+            "encode_s": samples.encode_seconds,
+            "score_s": sum(score_seconds.values()),
+            "score_per_metric_s": score_seconds,
+        },
         "versions": _versions(),
         "matrices": matrices,
     }
@@ -148,13 +159,17 @@ def evaluate_codes(codes, factors=None, spec=None, progress=False, **options):
         raise UserError(f"codes have no latent dimension (shape {codes.shape}): pass codes [N, L] with L >= 1")
     if factors is None:
         if len(codes) != NUM_IMAGES:
-            raise UserError(f"codes without factors must cover the whole grid: [{NUM_IMAGES}, L] in dSprites "
-                            f"order, got {codes.shape}; or also pass factors [N, 5]")
+            raise UserError(
+                f"codes without factors must cover the whole grid: [{NUM_IMAGES}, L] in dSprites "
+                f"order, got {codes.shape}; or also pass factors [N, 5]"
+            )
         return evaluate_representation(sampling.from_grid(codes), spec, progress, **options)
     factors = np.asarray(factors)
     if factors.shape != (len(codes), len(FACTOR_NAMES)) or not np.issubdtype(factors.dtype, np.integer):
-        raise UserError(f"factors must be integer class indices [{len(codes)}, {len(FACTOR_NAMES)}] "
-                        f"({', '.join(FACTOR_NAMES)}), got {factors.dtype} {factors.shape}")
+        raise UserError(
+            f"factors must be integer class indices [{len(codes)}, {len(FACTOR_NAMES)}] "
+            f"({', '.join(FACTOR_NAMES)}), got {factors.dtype} {factors.shape}"
+        )
     try:
         check_classes(factors)
     except ValueError as error:
@@ -165,8 +180,10 @@ def evaluate_codes(codes, factors=None, spec=None, progress=False, **options):
     spec = _spec(spec, options)
     needs_grid = [m for m in spec.metrics if m not in scorable]
     if needs_grid:
-        raise UserError(f"{', '.join(needs_grid)} need codes for the whole factor grid ([{NUM_IMAGES}, L], "
-                        f"no factors); with codes + factors choose from {','.join(scorable)}")
+        raise UserError(
+            f"{', '.join(needs_grid)} need codes for the whole factor grid ([{NUM_IMAGES}, L], "
+            f"no factors); with codes + factors choose from {','.join(scorable)}"
+        )
     start, sizes = time.perf_counter(), spec.sizes
     order = np.random.default_rng(spec.seed).permutation(len(codes))
     if len(codes) >= sizes.num_train + sizes.num_test:
@@ -176,9 +193,15 @@ def evaluate_codes(codes, factors=None, spec=None, progress=False, **options):
     if len(test) < 2:
         raise UserError(f"need at least 6 points to score codes with factors, got {len(codes)}")
     codes = codes.astype(np.float64)
-    samples = sampling.Samples({"train": factors[train], "test": factors[test]},
-                               {"train": codes[train], "test": codes[test]}, {}, sampling.CODES.uniform,
-                               len(codes), len(codes), 0.0)
+    samples = sampling.Samples(
+        {"train": factors[train], "test": factors[test]},
+        {"train": codes[train], "test": codes[test]},
+        {},
+        sampling.CODES.uniform,
+        len(codes),
+        len(codes),
+        0.0,
+    )
     results, seconds = sampling.score(samples, _metrics(spec), spec, progress)
     spec = dataclasses.replace(spec, sizes=dataclasses.replace(sizes, num_train=len(train), num_test=len(test)))
     report = build_report(samples, results, seconds, spec)
@@ -198,11 +221,17 @@ def check_replaceable(out_dir, spec, overwrite, with_sizes=True):
     if not with_sizes:
         del wanted["sizes"]
     scored = previous.get("metrics") if isinstance(previous.get("metrics"), dict) else None
-    found = {key: sorted(scored) if key == "metrics" else previous.get(key) for key in wanted} if scored is not None else None
+    found = (
+        {key: sorted(scored) if key == "metrics" else previous.get(key) for key in wanted}
+        if scored is not None
+        else None
+    )
     if found != wanted:
         differs = [key for key in wanted if not found or found[key] != wanted[key]]
-        raise UserError(f"--out: {out_dir} holds an evaluation with other settings ({', '.join(differs)} differ); "
-                        "pass another --out to keep both, or --overwrite to replace it")
+        raise UserError(
+            f"--out: {out_dir} holds an evaluation with other settings ({', '.join(differs)} differ); "
+            "pass another --out to keep both, or --overwrite to replace it"
+        )
 
 
 def write_report(report, out_dir):
@@ -215,8 +244,11 @@ def write_report(report, out_dir):
     folder = ScoresFolder(out_dir)
     report = dict(report)
     matrices = report.pop("matrices")
-    stale = [name for name in os.listdir(out_dir) if name.endswith(".csv") and name[:-4] not in matrices
-             and name.split("_", 1)[0] in registry.METRICS]
+    stale = [
+        name
+        for name in os.listdir(out_dir)
+        if name.endswith(".csv") and name[:-4] not in matrices and name.split("_", 1)[0] in registry.METRICS
+    ]
     for name in stale:
         os.remove(os.path.join(out_dir, name))
     num_latents = report["num_latents"]
@@ -246,8 +278,10 @@ def format_table(report):
     t = report["time"]
     encodings = report.get("encodings")
     if encodings and encodings.get("cache"):
-        images = (f"{report['num_images_encoded']} images ({report['num_images_drawn']} drawn): "
-                  f"{encodings['encoded']} encoded, {encodings['from_cache']} from the cache")
+        images = (
+            f"{report['num_images_encoded']} images ({report['num_images_drawn']} drawn): "
+            f"{encodings['encoded']} encoded, {encodings['from_cache']} from the cache"
+        )
     else:
         images = f"{report['num_images_encoded']} images encoded ({report['num_images_drawn']} drawn)"
     lines += [
@@ -267,8 +301,10 @@ def _npz_arrays(path):
     except Exception as error:
         raise UserError(f"--codes {path}: not a readable .npz file ({type(error).__name__})") from None
     if "codes" not in arrays:
-        raise UserError(f"--codes {path}: no `codes` array (found: {', '.join(arrays) or 'none'}); "
-                        "save codes [N, L] (and factors [N, 5]) with np.savez")
+        raise UserError(
+            f"--codes {path}: no `codes` array (found: {', '.join(arrays) or 'none'}); "
+            "save codes [N, L] (and factors [N, 5]) with np.savez"
+        )
     return arrays["codes"], arrays.get("factors")
 
 
@@ -277,31 +313,48 @@ def main(argv=None):
     parser.add_argument("model", nargs="?", help="SavedModel folder, e.g. saved_models/<run>")
     parser.add_argument("--codes", help=".npz with `codes` [N, L] + `factors` [N, 5], or `codes` for the whole grid")
     parser.add_argument("--out", help="output folder (default: the model folder, or the .npz's folder)")
-    parser.add_argument("--metrics", default=None,
-                        help=f"comma-separated, from {','.join(registry.METRICS)} (default: all)")
-    parser.add_argument("--preset", default="reference", choices=sorted(sampling.PRESETS),
-                        help="sample sizes: reference = the spec's (default), fast = a quick look")
+    parser.add_argument(
+        "--metrics", default=None, help=f"comma-separated, from {','.join(registry.METRICS)} (default: all)"
+    )
+    parser.add_argument(
+        "--preset",
+        default="reference",
+        choices=sorted(sampling.PRESETS),
+        help="sample sizes: reference = the spec's (default), fast = a quick look",
+    )
     parser.add_argument("--seed", type=int, default=0, help="same seed, same numbers (default 0)")
     for field in dataclasses.fields(sampling.Sizes):
-        parser.add_argument(flag_name(field.name), type=int, dest=field.name,
-                            help=f"override the preset (reference: {field.default})")
-    parser.add_argument("--dci-model", choices=sorted(DCI_MODELS),
-                        help="DCI classifier: reference = sklearn GradientBoostingClassifier defaults (the "
-                             "spec's); fast = 20 stages, about 5x faster but approximate (default reference)")
+        parser.add_argument(
+            flag_name(field.name), type=int, dest=field.name, help=f"override the preset (reference: {field.default})"
+        )
+    parser.add_argument(
+        "--dci-model",
+        choices=sorted(DCI_MODELS),
+        help="DCI classifier: reference = sklearn GradientBoostingClassifier defaults (the "
+        "spec's); fast = 20 stages, about 5x faster but approximate (default reference)",
+    )
     parser.add_argument("--encode-batch", type=int, default=1024, help="images per encoder call (default 1024)")
-    parser.add_argument("--no-cache", action="store_true",
-                        help="encode every image; neither read nor extend the model's encodings.npz cache")
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="encode every image; neither read nor extend the model's encodings.npz cache",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr (only the table)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an evaluation with other settings in the output folder")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an evaluation with other settings in the output folder"
+    )
     args = parser.parse_args(argv)
     if (args.model is None) == (args.codes is None):
         raise UserError("pass either a SavedModel folder or --codes FILE.npz (exactly one)")
     if args.encode_batch < 1:
         raise UserError(f"--encode-batch must be >= 1, got {args.encode_batch}")
-    options = dict(metrics=args.metrics.split(",") if args.metrics else None, preset=args.preset, seed=args.seed,
-                   sizes={f.name: getattr(args, f.name) for f in dataclasses.fields(sampling.Sizes)},
-                   dci_model=args.dci_model)
+    options = dict(
+        metrics=args.metrics.split(",") if args.metrics else None,
+        preset=args.preset,
+        seed=args.seed,
+        sizes={f.name: getattr(args, f.name) for f in dataclasses.fields(sampling.Sizes)},
+        dci_model=args.dci_model,
+    )
     out = args.out or (os.path.dirname(os.path.abspath(args.codes)) if args.codes else args.model)
     if args.out:
         check_writable_folder(out, "--out")
@@ -315,8 +368,7 @@ def main(argv=None):
     else:
         spec = EvalSpec.create(**options)
         check_replaceable(out, spec, args.overwrite)
-        report = evaluate_model(args.model, spec, args.encode_batch, cache=not args.no_cache,
-                                progress=not args.quiet)
+        report = evaluate_model(args.model, spec, args.encode_batch, cache=not args.no_cache, progress=not args.quiet)
     write_report(report, out)
     if not args.quiet:
         print(f"evaluated in {format_seconds(report['time']['total_s'])}", file=sys.stderr, flush=True)

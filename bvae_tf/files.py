@@ -56,8 +56,12 @@ def stale_temporaries(folder, prefix=""):
     stale = []
     for name in names:
         match = _TEMP.search(name)
-        if (name.startswith(prefix) and match and match.group("host") == _HOST
-                and not process_alive(int(match.group("pid")))):
+        if (
+            name.startswith(prefix)
+            and match
+            and match.group("host") == _HOST
+            and not process_alive(int(match.group("pid")))
+        ):
             stale.append(os.path.join(folder, name))
     return stale
 

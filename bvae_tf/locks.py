@@ -29,8 +29,9 @@ def folder_lock(folder, what, name=LOCK_FILE):
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise UserError(f"{folder}: this {what} is in use by {holder}; wait for it to finish, or choose "
-                            "another name or folder") from None
+            raise UserError(
+                f"{folder}: this {what} is in use by {holder}; wait for it to finish, or choose another name or folder"
+            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"process {os.getpid()}")

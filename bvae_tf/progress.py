@@ -53,8 +53,9 @@ class Progress:
       clock: seconds, monotonic (tests pass a fake one).
     """
 
-    def __init__(self, enabled=True, stream=None, tty=None, every_fraction=0.1, every_seconds=30.0,
-                 clock=time.monotonic):
+    def __init__(
+        self, enabled=True, stream=None, tty=None, every_fraction=0.1, every_seconds=30.0, clock=time.monotonic
+    ):
         self.enabled = enabled
         self._stream = stream
         self._tty = tty
@@ -181,21 +182,25 @@ class _LineBar:
         at_mark, self.mark = mark > self.mark, max(mark, self.mark)
         # A line at each ~10 % mark (unless the last one, written for time, was just before it),
         # and one whenever every_seconds passed without a line.
-        if ((at_mark and fraction - self.last_fraction >= self.progress.every_fraction / 2)
-                or now - self.last_time >= self.progress.every_seconds):
+        if (
+            at_mark and fraction - self.last_fraction >= self.progress.every_fraction / 2
+        ) or now - self.last_time >= self.progress.every_seconds:
             self.last_time, self.last_fraction = now, fraction
             elapsed = now - self.start
             rate = self.done / elapsed if elapsed > 0 else float("inf")
             left = (self.total - self.done) / rate if rate > 0 else float("inf")
-            self.progress.note(f"{self.desc}: {self.done:,}/{self.total:,} {self.unit} ({100 * fraction:.0f}%), "
-                               f"{rate:,.0f} {self.unit}/s, {format_seconds(left)} left")
+            self.progress.note(
+                f"{self.desc}: {self.done:,}/{self.total:,} {self.unit} ({100 * fraction:.0f}%), "
+                f"{rate:,.0f} {self.unit}/s, {format_seconds(left)} left"
+            )
 
     def __exit__(self, exc_type, *exc):
         elapsed = self.progress.clock() - self.start
         rate = f", {self.done / elapsed:,.0f} {self.unit}/s" if elapsed > 0 and self.done else ""
         status = "stopped at" if exc_type is not None or self.done < self.total else "done,"
-        self.progress.note(f"{self.desc}: {status} {self.done:,}/{self.total:,} {self.unit} in "
-                           f"{format_seconds(elapsed)}{rate}")
+        self.progress.note(
+            f"{self.desc}: {status} {self.done:,}/{self.total:,} {self.unit} in {format_seconds(elapsed)}{rate}"
+        )
         return False
 
 
@@ -208,8 +213,16 @@ class _TqdmBar:
     def __enter__(self):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=self.total, desc=self.desc, unit=f" {self.unit}", unit_scale=True,
-                        file=self.progress.stream, dynamic_ncols=True, smoothing=0.1, mininterval=0.5)
+        self.bar = tqdm(
+            total=self.total,
+            desc=self.desc,
+            unit=f" {self.unit}",
+            unit_scale=True,
+            file=self.progress.stream,
+            dynamic_ncols=True,
+            smoothing=0.1,
+            mininterval=0.5,
+        )
         return self
 
     def update(self, n=1):

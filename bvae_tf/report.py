@@ -37,8 +37,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullLocator  # noqa: E402
 
-from bvae_tf.data.dsprites import FACTOR_NAMES, DSprites  # noqa: E402
 from bvae_tf.config import MODELS  # noqa: E402
+from bvae_tf.data.dsprites import FACTOR_NAMES, DSprites  # noqa: E402
 from bvae_tf.errors import ArgumentParser, UserError, run_cli  # noqa: E402
 from bvae_tf.files import write_atomic, write_text  # noqa: E402
 from bvae_tf.images import tile, traversal_grid  # noqa: E402
@@ -47,8 +47,12 @@ from bvae_tf.metrics import registry  # noqa: E402
 from bvae_tf.saved_model import SavedModel  # noqa: E402
 
 LOSS_TERMS = {"kl": "KL divergence (nats)", "recon": "reconstruction loss (nats)", "loss": "total loss"}
-RUN_LABELS = {"val_recon": "recon (val)", "val_kl": "KL (val)", "val_loss": "loss (val)",
-              "active_latents_kl": "active latents"}
+RUN_LABELS = {
+    "val_recon": "recon (val)",
+    "val_kl": "KL (val)",
+    "val_loss": "loss (val)",
+    "active_latents_kl": "active latents",
+}
 # The model zoo in the order the report shows it (a model not listed here comes after, by name).
 MODEL_ORDER = tuple(MODELS)
 SYMBOLS = {"beta": "β", "gamma": "γ", "c_max": "C_max", "lambda_od": "λ_od"}
@@ -86,8 +90,10 @@ def _label(results, model, value):
 
 def _read_results(path):
     if not os.path.isfile(path):
-        raise UserError(f"{os.path.dirname(path) or '.'} is not a sweep folder: results.csv is missing "
-                        "(run python -m bvae_tf.sweep)")
+        raise UserError(
+            f"{os.path.dirname(path) or '.'} is not a sweep folder: results.csv is missing "
+            "(run python -m bvae_tf.sweep)"
+        )
     try:
         results = pd.read_csv(path)
     except pd.errors.EmptyDataError:
@@ -115,12 +121,16 @@ def _with_settings(results, path):
         if missing:
             raise UserError(f"{path}: column(s) {', '.join(missing)} missing")
         results["value"], results["seed"] = results["value"].astype(float), results["seed"].astype(int)
-        results["trial"] = [trial_name(*key) for key in zip(results["model"], results["hyperparameter"],
-                                                            results["value"], results["seed"])]
+        results["trial"] = [
+            trial_name(*key)
+            for key in zip(results["model"], results["hyperparameter"], results["value"], results["seed"])
+        ]
     several = results.groupby("model")["hyperparameter"].nunique()
     if (several > 1).any():
-        raise UserError(f"{path}: model {several[several > 1].index[0]} is swept over several hyperparameters; "
-                        "the report expects one per model")
+        raise UserError(
+            f"{path}: model {several[several > 1].index[0]} is swept over several hyperparameters; "
+            "the report expects one per model"
+        )
     return results.sort_values(["model", "value", "seed"], key=_zoo_order).reset_index(drop=True)
 
 
@@ -157,12 +167,13 @@ def load_sweep(sweep_dir):
         try:
             history = pd.read_csv(path)
         except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
-            raise UserError(f"{path} is empty or not a CSV file (trial {row.trial}; "
-                            f"{type(error).__name__}: {str(error).strip()}); rerun that trial") from None
+            raise UserError(
+                f"{path} is empty or not a CSV file (trial {row.trial}; "
+                f"{type(error).__name__}: {str(error).strip()}); rerun that trial"
+            ) from None
         if "epoch" not in history:
             raise UserError(f"{path} has no epoch column (trial {row.trial}): not a history.csv of bvae_tf.train")
-        histories.append(history.assign(model=row.model, value=row.value, seed=row.seed,
-                                        epoch=history["epoch"] + 1))
+        histories.append(history.assign(model=row.model, value=row.value, seed=row.seed, epoch=history["epoch"] + 1))
     return results, pd.concat(histories, ignore_index=True)
 
 
@@ -216,8 +227,9 @@ def _saved_model(trial, *signatures):
 
 
 def _save(fig, out_dir, name):
-    write_atomic(ReportFolder(out_dir).figure(name), lambda temp: fig.savefig(temp, format="png", dpi=110,
-                                                                         bbox_inches="tight"))
+    write_atomic(
+        ReportFolder(out_dir).figure(name), lambda temp: fig.savefig(temp, format="png", dpi=110, bbox_inches="tight")
+    )
     plt.close(fig)
     return name
 
@@ -265,8 +277,9 @@ def plot_losses(histories, hyperparameter, out_dir, name, terms=tuple(LOSS_TERMS
                 continue
             stats = histories.groupby(["value", "epoch"])[column].agg(["mean", "min", "max"]).reset_index()
             for value, group in stats.groupby("value"):
-                ax.plot(group["epoch"], group["mean"], marker="o", color=colors[value],
-                        label=setting(hyperparameter, value))
+                ax.plot(
+                    group["epoch"], group["mean"], marker="o", color=colors[value], label=setting(hyperparameter, value)
+                )
                 ax.fill_between(group["epoch"], group["min"], group["max"], color=colors[value], alpha=0.2)
             ax.set(title=f"{title}{label}, {split}", xlabel="epoch")
             _epoch_axis(ax, stats["epoch"].unique())
@@ -333,8 +346,15 @@ def plot_comparison(results, out_dir):
             for part in ("medians", "whiskers", "caps"):
                 for line in box[part]:
                     line.set_color(colors[model])
-            ax.scatter(position + jitter.uniform(-0.15, 0.15, values.size), values, s=14, color=colors[model],
-                       edgecolor="black", linewidth=0.4, zorder=3)
+            ax.scatter(
+                position + jitter.uniform(-0.15, 0.15, values.size),
+                values,
+                s=14,
+                color=colors[model],
+                edgecolor="black",
+                linewidth=0.4,
+                zorder=3,
+            )
         ax.set_xticks(range(1, len(names) + 1), names, rotation=30, ha="right", fontsize=8)
         ax.set_xlim(0.4, len(names) + 0.6)
         # Every metric is a score in [0, 1]: from 0, so that a gap of 0.0003 does not fill the panel.
@@ -376,8 +396,7 @@ def plot_matrices(results, out_dir):
             ax.set_xticks(range(matrix.shape[1]), [f"z{i}" for i in range(matrix.shape[1])], fontsize=7)
             if key == "modularity_mutual_info" and "modularity_modularity_per_latent" in matrices:
                 per_latent = matrices["modularity_modularity_per_latent"]
-                ax.set_xticks(range(matrix.shape[1]), [f"z{i}\n{m:.2f}" for i, m in enumerate(per_latent)],
-                              fontsize=7)
+                ax.set_xticks(range(matrix.shape[1]), [f"z{i}\n{m:.2f}" for i, m in enumerate(per_latent)], fontsize=7)
             ax.set_title(f"{name} (seed {int(trial['seed'])}): {title}", fontsize=9)
             fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
@@ -455,8 +474,9 @@ def plot_tradeoff(results, out_dir):
         colors = _model_colors(results)
         for model in models(results):
             rows = results[results["model"] == model]
-            ax.scatter(rows["mig"], rows["val_recon"], color=colors[model], label=model, s=40, edgecolor="black",
-                       linewidth=0.4)
+            ax.scatter(
+                rows["mig"], rows["val_recon"], color=colors[model], label=model, s=40, edgecolor="black", linewidth=0.4
+            )
     ax.set(xlabel="MIG", ylabel="validation reconstruction loss (nats)", title="disentanglement vs reconstruction")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -465,11 +485,17 @@ def plot_tradeoff(results, out_dir):
 
 def _beta_study_figures(results, histories, out_dir, traversal_beta):
     """A β-VAE-only sweep: the β study's figures under its file names."""
-    figures = [(f"{label} per epoch", plot_losses(histories, "beta", out_dir, f"loss_{term}.png", [term]))
-               for term, label in LOSS_TERMS.items()]
+    figures = [
+        (f"{label} per epoch", plot_losses(histories, "beta", out_dir, f"loss_{term}.png", [term]))
+        for term, label in LOSS_TERMS.items()
+    ]
     beta = nearest_value(results["value"].unique(), traversal_beta)
-    figures.append(("latent traversals", plot_traversals(results, out_dir, beta, f"traversals_beta{beta:g}.png",
-                                                         setting("beta", beta))))
+    figures.append(
+        (
+            "latent traversals",
+            plot_traversals(results, out_dir, beta, f"traversals_beta{beta:g}.png", setting("beta", beta)),
+        )
+    )
     baseline = " (red dashed: β=1)" if (results["value"] == BASELINE[1]).any() else ""
     figures.append((f"metrics against β{baseline}", plot_metrics(results, out_dir, "metrics_vs_beta.png")))
     return figures
@@ -480,24 +506,41 @@ def _model_figures(results, histories, out_dir):
     hyperparameter, its losses and the traversals of its best setting."""
     figures = []
     if len(models(results)) > 1:
-        figures.append(("the models compared: every metric over each model's trials (seeds and hyperparameter "
-                        "values)", plot_comparison(results, out_dir)))
-    per_model = [(model, results[results["model"] == model], histories[histories["model"] == model])
-                 for model in models(results)]
+        figures.append(
+            (
+                "the models compared: every metric over each model's trials (seeds and hyperparameter values)",
+                plot_comparison(results, out_dir),
+            )
+        )
+    per_model = [
+        (model, results[results["model"] == model], histories[histories["model"] == model]) for model in models(results)
+    ]
     for model, rows, _ in per_model:
         hyperparameter = _hyperparameter(rows)
         baseline = " (red dashed: β=1)" if model == BASELINE[0] and (rows["value"] == BASELINE[1]).any() else ""
-        figures.append((f"{model}: metrics against {symbol(hyperparameter)}{baseline}",
-                        plot_metrics(rows, out_dir, f"metrics_vs_{hyperparameter}_{model}.png", f", {model}")))
+        figures.append(
+            (
+                f"{model}: metrics against {symbol(hyperparameter)}{baseline}",
+                plot_metrics(rows, out_dir, f"metrics_vs_{hyperparameter}_{model}.png", f", {model}"),
+            )
+        )
     for model, rows, curves in per_model:
         hyperparameter = _hyperparameter(rows)
-        figures.append((f"{model}: KL, reconstruction and total loss per epoch, one curve per {symbol(hyperparameter)}",
-                        plot_losses(curves, hyperparameter, out_dir, f"losses_{model}.png", title=f"{model}: ")))
+        figures.append(
+            (
+                f"{model}: KL, reconstruction and total loss per epoch, one curve per {symbol(hyperparameter)}",
+                plot_losses(curves, hyperparameter, out_dir, f"losses_{model}.png", title=f"{model}: "),
+            )
+        )
     for model, rows, _ in per_model:
         value = best_value(rows)
         best = setting(_hyperparameter(rows), value)
-        figures.append((f"{model}: latent traversals of its best setting by MIG, {best}",
-                        plot_traversals(rows, out_dir, value, f"traversals_{model}.png", f"{model} {best}")))
+        figures.append(
+            (
+                f"{model}: latent traversals of its best setting by MIG, {best}",
+                plot_traversals(rows, out_dir, value, f"traversals_{model}.png", f"{model} {best}"),
+            )
+        )
     return figures
 
 
@@ -510,9 +553,13 @@ def plot_all(results, histories, out_dir, traversal_beta=5.0):
     shown = ", ".join(_label(results, model, value) for model, value in matrix_settings(results))
     figures.append((f"factor x latent matrices: {shown}", plot_matrices(results, out_dir)))
     one_model = len(models(results)) == 1
-    figures.append(("reconstructions of the same inputs " + (f"for every {symbol(_hyperparameter(results))}"
-                                                             if one_model else "by each model's best setting by MIG"),
-                    plot_reconstructions(results, out_dir)))
+    figures.append(
+        (
+            "reconstructions of the same inputs "
+            + (f"for every {symbol(_hyperparameter(results))}" if one_model else "by each model's best setting by MIG"),
+            plot_reconstructions(results, out_dir),
+        )
+    )
     figures.append(("trade-off: reconstruction loss against MIG", plot_tradeoff(results, out_dir)))
     return [(f"Figure {i}: {caption}", name) for i, (caption, name) in enumerate(figures, start=1)]
 
@@ -583,18 +630,21 @@ def _overview(results):
 
 def write_html(out_dir, figures, table_text, title, notes=()):
     """One self-contained page: every PNG embedded as base64, the table as HTML."""
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}img{max-width:100%}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style>",
-             f"</head><body><h1>{html.escape(title)}</h1>", *[f"<p>{html.escape(note)}</p>" for note in notes]]
-    parts.append("<h2>Table 1: metrics per model and setting (mean ± std over seeds; the mean alone for one seed)"
-                  "</h2>")
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}img{max-width:100%}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style>",
+        f"</head><body><h1>{html.escape(title)}</h1>",
+        *[f"<p>{html.escape(note)}</p>" for note in notes],
+    ]
+    parts.append("<h2>Table 1: metrics per model and setting (mean ± std over seeds; the mean alone for one seed)</h2>")
     parts.append(table_text.to_html())
     for caption, name in figures:
         with open(ReportFolder(out_dir).figure(name), "rb") as f:
             encoded = base64.b64encode(f.read()).decode("ascii")
-        parts.append(f"<h2>{html.escape(caption)}</h2><img alt='{html.escape(name)}' "
-                     f"src='data:image/png;base64,{encoded}'>")
+        parts.append(
+            f"<h2>{html.escape(caption)}</h2><img alt='{html.escape(name)}' src='data:image/png;base64,{encoded}'>"
+        )
     parts.append("</body></html>")
     path = ReportFolder(out_dir).html
     write_text(path, "\n".join(parts))
@@ -605,7 +655,9 @@ def make_report(sweep_dir, out_dir=None, traversal_beta=5.0):
     """Write every figure, the table and the HTML page; returns the output folder."""
     results, histories = load_sweep(sweep_dir)
     left_out = results.attrs.get("left_out", [])
-    notes = [f"Left out {len(left_out)} failed trial(s), which have no metrics: {'; '.join(left_out)}."] if left_out else []
+    notes = (
+        [f"Left out {len(left_out)} failed trial(s), which have no metrics: {'; '.join(left_out)}."] if left_out else []
+    )
     out_dir = out_dir or SweepFolder(sweep_dir).report
     os.makedirs(out_dir, exist_ok=True)
     figures = plot_all(results, histories, out_dir, traversal_beta)
@@ -613,8 +665,17 @@ def make_report(sweep_dir, out_dir=None, traversal_beta=5.0):
     write_text(ReportFolder(out_dir).summary_csv, table.to_csv())
     text = format_table(table)
     title = _title(results, sweep_dir)
-    lines = [f"# {title}", "", _overview(results), "", *[f"{note}\n" for note in notes],
-             "## Table 1: mean ± std over seeds (the mean alone for one seed)", "", _markdown(text), ""]
+    lines = [
+        f"# {title}",
+        "",
+        _overview(results),
+        "",
+        *[f"{note}\n" for note in notes],
+        "## Table 1: mean ± std over seeds (the mean alone for one seed)",
+        "",
+        _markdown(text),
+        "",
+    ]
     lines += [f"## {caption}\n\n![{caption}]({name})\n" for caption, name in figures]
     write_text(ReportFolder(out_dir).summary_md, "\n".join(lines))
     write_html(out_dir, figures, text, title, notes)
@@ -626,9 +687,13 @@ def main(argv=None):
     parser = ArgumentParser(prog="python -m bvae_tf.report", description=__doc__.splitlines()[0])
     parser.add_argument("sweep", help="sweep folder written by python -m bvae_tf.sweep")
     parser.add_argument("--out", default=None, help="output folder (default <sweep>/report)")
-    parser.add_argument("--traversal-beta", type=float, default=5.0,
-                        help="β-VAE-only sweeps: the β whose traversals are drawn (nearest available; default 5); "
-                             "other sweeps draw each model's best setting by MIG")
+    parser.add_argument(
+        "--traversal-beta",
+        type=float,
+        default=5.0,
+        help="β-VAE-only sweeps: the β whose traversals are drawn (nearest available; default 5); "
+        "other sweeps draw each model's best setting by MIG",
+    )
     args = parser.parse_args(argv)
     out_dir = make_report(args.sweep, args.out, args.traversal_beta)
     print(f"report written to {out_dir} (open report.html)")

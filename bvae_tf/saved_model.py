@@ -19,8 +19,10 @@ class SavedModel:
         import tensorflow as tf  # only here: scoring arrays must not need TensorFlow
 
         if not os.path.isdir(path) or not tf.saved_model.contains_saved_model(path):
-            raise UserError(f"{path}: no SavedModel here (no saved_model.pb); pass a folder written by "
-                            "tf.saved_model.save, e.g. saved_models/<run>, or score arrays with --codes FILE.npz")
+            raise UserError(
+                f"{path}: no SavedModel here (no saved_model.pb); pass a folder written by "
+                "tf.saved_model.save, e.g. saved_models/<run>, or score arrays with --codes FILE.npz"
+            )
         try:
             self.loaded = tf.saved_model.load(path)
         except Exception as error:  # a corrupt or incompatible SavedModel
@@ -31,8 +33,9 @@ class SavedModel:
     def require(self, *names):
         missing = [name for name in names if name not in self.signatures]
         if missing:
-            raise UserError(f"{self.path}: the SavedModel has no `{missing[0]}` signature (export it with "
-                            "bvae_tf.train)")
+            raise UserError(
+                f"{self.path}: the SavedModel has no `{missing[0]}` signature (export it with bvae_tf.train)"
+            )
         return self
 
     def call(self, signature, array):
@@ -58,6 +61,8 @@ class SavedModel:
             if spec.dtype == tf.float32 and spec.shape.is_compatible_with([None, 64, 64, 1]):
                 return lambda images, name=name: self.call(name, images)["mean"].reshape(len(images), -1)
         found = ", ".join(self.signatures.keys()) or "none"
-        raise UserError(f"{self.path}: the SavedModel has no usable signature (found: {found}); export an "
-                        "`encode` or `gaussian_encoder` signature taking float32 images [N, 64, 64, 1] and "
-                        "returning a dict with `mean`")
+        raise UserError(
+            f"{self.path}: the SavedModel has no usable signature (found: {found}); export an "
+            "`encode` or `gaussian_encoder` signature taking float32 images [N, 64, 64, 1] and "
+            "returning a dict with `mean`"
+        )

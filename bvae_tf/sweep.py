@@ -47,7 +47,8 @@ class ResumableGridOracle(kt.oracles.GridSearchOracle):
     def set_state(self, state):
         super().set_state(state)
         by_grid_order = functools.cmp_to_key(
-            lambda a, b: self._compare(self.trials[a].hyperparameters.values, self.trials[b].hyperparameters.values))
+            lambda a, b: self._compare(self.trials[a].hyperparameters.values, self.trials[b].hyperparameters.values)
+        )
         self._ordered_ids = type(self._ordered_ids)()
         for trial_id in sorted(self.trials, key=by_grid_order):
             self._ordered_ids.insert(trial_id)
@@ -75,8 +76,9 @@ class ModelSweep(kt.Tuner):
             max_consecutive_failed_trials=1,
         )
         folder = SweepFolder(sweep.out_dir)
-        super().__init__(oracle=oracle, directory=folder.path, project_name=folder.tuner_project, overwrite=False,
-                         **kwargs)
+        super().__init__(
+            oracle=oracle, directory=folder.path, project_name=folder.tuner_project, overwrite=False, **kwargs
+        )
         self.sweep, self.folder = sweep, folder
 
     def run_trial(self, trial, *args, **kwargs):
@@ -88,8 +90,10 @@ class ModelSweep(kt.Tuner):
             with open(result_path) as f:
                 return objective_values(json.load(f))
         finished = len(glob.glob(self.folder.run("*").result))
-        print(f"sweep: trial {finished + 1} of {len(self.sweep.settings) * len(self.sweep.seeds)}: {config.run_name}",
-              flush=True)
+        print(
+            f"sweep: trial {finished + 1} of {len(self.sweep.settings) * len(self.sweep.seeds)}: {config.run_name}",
+            flush=True,
+        )
         run = train(config)
         # A run whose loss became NaN is recorded as failed, without metrics: scores of its last
         # good weights would pass for a finished trial's.
@@ -107,8 +111,11 @@ class ModelSweep(kt.Tuner):
             "seed": seed,
             "status": f"failed: loss became NaN in epoch {run.nan_epoch}" if run.nan_epoch else "finished",
             "epochs": len(run.history),
-            **{f"{split}{term}": final.get(f"{prefix}{term}") for split, prefix in (("train_", ""), ("val_", "val_"))
-               for term in ("loss", "recon", "kl")},
+            **{
+                f"{split}{term}": final.get(f"{prefix}{term}")
+                for split, prefix in (("train_", ""), ("val_", "val_"))
+                for term in ("loss", "recon", "kl")
+            },
             "active_latents_kl": len(run.active_latents),
             "active_latents_std": report["active_latents"] if report else None,
             **(report["scores"] if report else {}),
@@ -127,8 +134,11 @@ class ModelSweep(kt.Tuner):
 def objective_values(result):
     """The numbers keras-tuner records for a trial (finite floats only). keras-tuner requires the
     objective, so a failed trial reports MIG 0 to it; results.csv marks the trial failed."""
-    values = {key: float(value) for key, value in result.items()
-              if isinstance(value, (int, float)) and key not in ("trial_id", "value", "seed") and value == value}
+    values = {
+        key: float(value)
+        for key, value in result.items()
+        if isinstance(value, (int, float)) and key not in ("trial_id", "value", "seed") and value == value
+    }
     return {"mig": 0.0, **values}
 
 
@@ -151,28 +161,63 @@ def build_parser():
     default = SweepConfig()
     parser = ArgumentParser(prog="python -m bvae_tf.sweep", description=__doc__.splitlines()[0])
     grid = parser.add_argument_group("sweep")
-    grid.add_argument("--betas", type=float, nargs="+",
-                      help="β-VAE's β values (default, with no --model: the report's 0.5 1 2.5 5 7.5 10 50)")
-    grid.add_argument("--model", nargs="+", choices=list(MODELS), dest="models",
-                      help="models to sweep, each over its reference grid unless --values is given")
-    grid.add_argument("--values", type=float, nargs="+",
-                      help="values of the main hyperparameter of the one --model (β, C_max, γ or λ_od)")
-    grid.add_argument("--study", choices=["reference"],
-                      help="reference: the reference study's grid, all six models x their six values")
-    grid.add_argument("--seeds", type=int, nargs="+", default=list(default.seeds),
-                      help="training seeds per β (default 0)")
+    grid.add_argument(
+        "--betas",
+        type=float,
+        nargs="+",
+        help="β-VAE's β values (default, with no --model: the report's 0.5 1 2.5 5 7.5 10 50)",
+    )
+    grid.add_argument(
+        "--model",
+        nargs="+",
+        choices=list(MODELS),
+        dest="models",
+        help="models to sweep, each over its reference grid unless --values is given",
+    )
+    grid.add_argument(
+        "--values",
+        type=float,
+        nargs="+",
+        help="values of the main hyperparameter of the one --model (β, C_max, γ or λ_od)",
+    )
+    grid.add_argument(
+        "--study",
+        choices=["reference"],
+        help="reference: the reference study's grid, all six models x their six values",
+    )
+    grid.add_argument(
+        "--seeds", type=int, nargs="+", default=list(default.seeds), help="training seeds per β (default 0)"
+    )
     grid.add_argument("--name", default="beta_sweep", help="sweep name (default beta_sweep)")
     grid.add_argument("--out", default=None, help="sweep folder (default sweeps/<name>)")
-    grid.add_argument("--preset", choices=sorted(sampling.PRESETS), default=default.evaluation.preset,
-                      help="metric sizes: fast, or reference (the spec's 10,000/5,000) (default fast)")
+    grid.add_argument(
+        "--preset",
+        choices=sorted(sampling.PRESETS),
+        default=default.evaluation.preset,
+        help="metric sizes: fast, or reference (the spec's 10,000/5,000) (default fast)",
+    )
     grid.add_argument("--metrics", default=None, help="comma-separated metrics (default all)")
     grid.add_argument("--metric-seed", type=int, default=0, help="seed of the metric sampling (default 0)")
-    grid.add_argument("--dci-model", choices=sorted(DCI_MODELS), default="reference",
-                      help="DCI classifier: reference (the spec's) or fast (approximate) (default reference)")
-    grid.add_argument("--metric-size", action="append", default=[], metavar="NAME=N",
-                      help="override one sample size of the preset, e.g. num_train=2000 (repeatable)")
-    grid.add_argument("--verbose", type=int, choices=(0, 1, 2), default=default.training.verbose,
-                      help="Keras progress per trial: 0 only a summary line per epoch, 1 bar, 2 Keras' line (default 0)")
+    grid.add_argument(
+        "--dci-model",
+        choices=sorted(DCI_MODELS),
+        default="reference",
+        help="DCI classifier: reference (the spec's) or fast (approximate) (default reference)",
+    )
+    grid.add_argument(
+        "--metric-size",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="override one sample size of the preset, e.g. num_train=2000 (repeatable)",
+    )
+    grid.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=default.training.verbose,
+        help="Keras progress per trial: 0 only a summary line per epoch, 1 bar, 2 Keras' line (default 0)",
+    )
     add_training_arguments(parser)
     return parser
 
@@ -204,12 +249,18 @@ def config_from_args(args):
         if not value.isdigit():
             raise UserError(f"--metric-size takes NAME=N (e.g. num_train=2000), got {item!r}")
         sizes[name] = int(value)
-    evaluation = EvalSpec.create(metrics=args.metrics.split(",") if args.metrics else None, preset=args.preset,
-                                 seed=args.metric_seed, sizes=sizes, dci_model=args.dci_model)
+    evaluation = EvalSpec.create(
+        metrics=args.metrics.split(",") if args.metrics else None,
+        preset=args.preset,
+        seed=args.metric_seed,
+        sizes=sizes,
+        dci_model=args.dci_model,
+    )
     training = TrainConfig.from_args(args)
     training = training.replace(data=dataclasses.replace(training.data, data_dir=training.data.folder))
-    return SweepConfig(grid_from_args(args), args.seeds, args.out or os.path.join("sweeps", args.name), training,
-                       evaluation)
+    return SweepConfig(
+        grid_from_args(args), args.seeds, args.out or os.path.join("sweeps", args.name), training, evaluation
+    )
 
 
 def run_sweep(sweep):
@@ -232,15 +283,21 @@ def search(sweep, folder, role):
             previous = SweepConfig.upgrade(json.load(f))
         if previous != identity:
             differs = [key for key in identity if key != "training" and previous.get(key) != identity[key]]
-            differs += [flag_name(key) for key, value in identity["training"].items()
-                        if previous["training"].get(key) != value]
-            raise UserError(f"{folder.path} holds a sweep with other settings ({', '.join(differs)} differ); "
-                            "rerun it with the same flags to resume, or choose another --out")
+            differs += [
+                flag_name(key) for key, value in identity["training"].items() if previous["training"].get(key) != value
+            ]
+            raise UserError(
+                f"{folder.path} holds a sweep with other settings ({', '.join(differs)} differ); "
+                "rerun it with the same flags to resume, or choose another --out"
+            )
     else:
         write_json(folder.config, identity)
     settings = ", ".join(f"{model} {value:g}" for model, value in sweep.settings)
-    print(f"sweep: {len(sweep.settings) * len(sweep.seeds)} trials ({settings}; seeds {list(sweep.seeds)}) "
-          f"-> {folder.path}", flush=True)
+    print(
+        f"sweep: {len(sweep.settings) * len(sweep.seeds)} trials ({settings}; seeds {list(sweep.seeds)}) "
+        f"-> {folder.path}",
+        flush=True,
+    )
     ModelSweep(sweep).search()
     if role != "chief":
         return None

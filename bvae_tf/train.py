@@ -35,19 +35,36 @@ from bvae_tf.zoo import make_model
 def add_model_arguments(parser):
     """--model and its hyperparameters; a flag left unset takes the model's default."""
     group = parser.add_argument_group("model (unset hyperparameters take the model's default)")
-    group.add_argument("--model", choices=list(MODELS), default=TrainConfig.model,
-                       help="the objective (default beta_vae): " + "; ".join(
-                           f"{spec.name}: {spec.title}, {spec.loss}" for spec in MODELS.values()))
-    group.add_argument("--beta", type=float, help="β-VAE: weight of the KL term, 1 = plain VAE (default 1); "
-                                                  "β-TCVAE: weight of the total correlation (default 6)")
-    group.add_argument("--gamma", type=float, help="FactorVAE: weight of the discriminator's TC (default 30); "
-                                                   "AnnealedVAE: weight of |KL - C| (default 1000)")
+    group.add_argument(
+        "--model",
+        choices=list(MODELS),
+        default=TrainConfig.model,
+        help="the objective (default beta_vae): "
+        + "; ".join(f"{spec.name}: {spec.title}, {spec.loss}" for spec in MODELS.values()),
+    )
+    group.add_argument(
+        "--beta",
+        type=float,
+        help="β-VAE: weight of the KL term, 1 = plain VAE (default 1); "
+        "β-TCVAE: weight of the total correlation (default 6)",
+    )
+    group.add_argument(
+        "--gamma",
+        type=float,
+        help="FactorVAE: weight of the discriminator's TC (default 30); AnnealedVAE: weight of |KL - C| (default 1000)",
+    )
     group.add_argument("--c-max", type=float, help="AnnealedVAE: final capacity C in nats (default 25)")
-    group.add_argument("--iteration-threshold", type=int,
-                       help="AnnealedVAE: steps over which C rises to --c-max (default: a third of the run)")
+    group.add_argument(
+        "--iteration-threshold",
+        type=int,
+        help="AnnealedVAE: steps over which C rises to --c-max (default: a third of the run)",
+    )
     group.add_argument("--lambda-od", type=float, help="DIP-VAE: weight of the off-diagonal penalty (default 5)")
-    group.add_argument("--lambda-d-factor", type=float,
-                       help="DIP-VAE: λ_d = factor · λ_od (default 10 for dip_vae_i, 1 for dip_vae_ii)")
+    group.add_argument(
+        "--lambda-d-factor",
+        type=float,
+        help="DIP-VAE: λ_d = factor · λ_od (default 10 for dip_vae_i, 1 for dip_vae_ii)",
+    )
     return group
 
 
@@ -56,21 +73,38 @@ def add_training_arguments(parser):
     default = TrainConfig()
     group = parser.add_argument_group("training")
     group.add_argument("--latent-dim", type=int, default=default.latent_dim, help="latent dimensions z (default 10)")
-    group.add_argument("--learning-rate", type=float, default=default.learning_rate,
-                       help="Adam learning rate (default 1e-3)")
+    group.add_argument(
+        "--learning-rate", type=float, default=default.learning_rate, help="Adam learning rate (default 1e-3)"
+    )
     group.add_argument("--batch-size", type=int, default=default.batch_size, help="global batch size (default 32)")
     group.add_argument("--epochs", type=int, default=default.epochs, help="training epochs (default 10)")
-    group.add_argument("--seed", type=int, default=default.seed,
-                       help="seed of weights, sampling and shuffling (default 0)")
-    group.add_argument("--precision", choices=PRECISIONS, default=default.precision,
-                       help="dtype policy; auto = mixed_float16 on a GPU, float32 on CPU (default auto)")
-    group.add_argument("--strategy", choices=STRATEGIES, default=default.strategy,
-                       help="tf.distribute strategy (default: none, one device)")
-    group.add_argument("--steps-per-execution", type=int, default=default.steps_per_execution,
-                       help="training steps per call into TensorFlow; more often pays on a GPU (default 1)")
-    group.add_argument("--jit-compile", choices=JIT_COMPILE, default=default.jit_compile,
-                       help="XLA: auto = Keras' choice (on a GPU, off on CPU and under a strategy), on, off "
-                            "(default auto)")
+    group.add_argument(
+        "--seed", type=int, default=default.seed, help="seed of weights, sampling and shuffling (default 0)"
+    )
+    group.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=default.precision,
+        help="dtype policy; auto = mixed_float16 on a GPU, float32 on CPU (default auto)",
+    )
+    group.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default=default.strategy,
+        help="tf.distribute strategy (default: none, one device)",
+    )
+    group.add_argument(
+        "--steps-per-execution",
+        type=int,
+        default=default.steps_per_execution,
+        help="training steps per call into TensorFlow; more often pays on a GPU (default 1)",
+    )
+    group.add_argument(
+        "--jit-compile",
+        choices=JIT_COMPILE,
+        default=default.jit_compile,
+        help="XLA: auto = Keras' choice (on a GPU, off on CPU and under a strategy), on, off (default auto)",
+    )
     add_data_arguments(parser)
     return group
 
@@ -79,16 +113,28 @@ def add_output_arguments(parser):
     """Where a run goes, and what to do when it is already there."""
     default = TrainConfig()
     group = parser.add_argument_group("output")
-    group.add_argument("--name", default=None,
-                       help="run name (default <model>_<hyperparameter><value>_seed<seed>, e.g. beta_vae_beta5_seed0)")
+    group.add_argument(
+        "--name",
+        default=None,
+        help="run name (default <model>_<hyperparameter><value>_seed<seed>, e.g. beta_vae_beta5_seed0)",
+    )
     group.add_argument("--runs-dir", default=default.runs_dir, help="parent of the run folder (default runs)")
-    group.add_argument("--saved-models-dir", default=default.saved_models_dir,
-                       help="parent of the exported SavedModel (default saved_models)")
-    group.add_argument("--resume", action="store_true",
-                       help="continue the run in the run folder from its last finished epoch")
+    group.add_argument(
+        "--saved-models-dir",
+        default=default.saved_models_dir,
+        help="parent of the exported SavedModel (default saved_models)",
+    )
+    group.add_argument(
+        "--resume", action="store_true", help="continue the run in the run folder from its last finished epoch"
+    )
     group.add_argument("--overwrite", action="store_true", help="delete an existing run of the same name first")
-    group.add_argument("--verbose", type=int, choices=(0, 1, 2), default=default.verbose,
-                       help="Keras progress: 0 silent, 1 bar, 2 one line per epoch (default 1)")
+    group.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=default.verbose,
+        help="Keras progress: 0 silent, 1 bar, 2 one line per epoch (default 1)",
+    )
     return group
 
 
@@ -195,15 +241,18 @@ def start_run(config, run, export_dir, data_dir, manifest, precision):
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
         shutil.rmtree(export_dir, ignore_errors=True)
     os.makedirs(run.checkpoints, exist_ok=True)
-    write_json(run.config, {
-        "version": CONFIG_VERSION,
-        "settings": config.to_dict(),
-        "name": config.run_name,
-        "precision_used": precision,
-        "versions": versions(),
-        "data": data_summary(data_dir, manifest),
-        "saved_model": os.path.abspath(export_dir),
-    })
+    write_json(
+        run.config,
+        {
+            "version": CONFIG_VERSION,
+            "settings": config.to_dict(),
+            "name": config.run_name,
+            "precision_used": precision,
+            "versions": versions(),
+            "data": data_summary(data_dir, manifest),
+            "saved_model": os.path.abspath(export_dir),
+        },
+    )
 
 
 def model_hyperparameters(config, steps_per_epoch):
@@ -222,12 +271,19 @@ def build_model(config, precision, hyperparameters):
     keras.config.set_dtype_policy(precision)
     try:
         with make_strategy(config.strategy).scope():
-            model = make_model(config.model, config.latent_dim, seed=config.seed,
-                               rank1_logs=config.strategy == "multi_worker", **hyperparameters)
+            model = make_model(
+                config.model,
+                config.latent_dim,
+                seed=config.seed,
+                rank1_logs=config.strategy == "multi_worker",
+                **hyperparameters,
+            )
             model.build((None, *IMAGE_SHAPE))
-            model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                          steps_per_execution=config.steps_per_execution,
-                          jit_compile={"auto": "auto", "on": True, "off": False}[config.jit_compile])
+            model.compile(
+                optimizer=keras.optimizers.Adam(config.learning_rate),
+                steps_per_execution=config.steps_per_execution,
+                jit_compile={"auto": "auto", "on": True, "off": False}[config.jit_compile],
+            )
     finally:
         keras.config.set_dtype_policy(previous_policy)
     return model
@@ -257,14 +313,26 @@ def make_callbacks(config, run, model, shown_images, extra=()):
 
 def fit(config, model, data_dir, counts, callbacks):
     has_validation = counts.get("validation", 0) > 0
-    train_data = sized(make_dataset(data_dir, "train", config.batch_size, shuffle=True, seed=config.seed),
-                       counts["train"], config.batch_size)
+    train_data = sized(
+        make_dataset(data_dir, "train", config.batch_size, shuffle=True, seed=config.seed),
+        counts["train"],
+        config.batch_size,
+    )
     val_data = None
     if has_validation:
-        val_data = sized(make_dataset(data_dir, "validation", config.batch_size, shuffle=False),
-                         counts["validation"], config.batch_size)
-    model.fit(train_data, epochs=config.epochs, validation_data=val_data, shuffle=False,
-              callbacks=callbacks, verbose=config.verbose)
+        val_data = sized(
+            make_dataset(data_dir, "validation", config.batch_size, shuffle=False),
+            counts["validation"],
+            config.batch_size,
+        )
+    model.fit(
+        train_data,
+        epochs=config.epochs,
+        validation_data=val_data,
+        shuffle=False,
+        callbacks=callbacks,
+        verbose=config.verbose,
+    )
 
 
 def summarize(config, run, nan_epoch, has_validation):
@@ -286,8 +354,10 @@ def model_card(config, hyperparameters, data, precision, epochs_completed, nan_e
         **hyperparameters,
         "latent_dim": config.latent_dim,
         "data": data,
-        "training": {key: getattr(config, key) for key in
-                     ("learning_rate", "batch_size", "epochs", "seed", "precision", "strategy")},
+        "training": {
+            key: getattr(config, key)
+            for key in ("learning_rate", "batch_size", "epochs", "seed", "precision", "strategy")
+        },
         "precision_used": precision,
         "epochs_completed": epochs_completed,
         "stopped_on_nan_in_epoch": nan_epoch,
@@ -329,8 +399,17 @@ def run_locked(config, run, export_dir, data_dir, callbacks):
 
     history, final, active, prefix = summarize(config, run, nan_guard.nan_epoch, has_validation)
     result = TrainResult(config, run, export_dir, history, final, active, nan_guard.nan_epoch, model)
-    card = model_card(config, hyperparameters, data_summary(data_dir, manifest), precision, result.epochs_completed,
-                      nan_guard.nan_epoch, final, prefix, active)
+    card = model_card(
+        config,
+        hyperparameters,
+        data_summary(data_dir, manifest),
+        precision,
+        result.epochs_completed,
+        nan_guard.nan_epoch,
+        final,
+        prefix,
+        active,
+    )
     export_model(model, export_dir, card)
     return result
 

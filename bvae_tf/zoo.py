@@ -46,8 +46,9 @@ class DIPVAE(VAE):
         self.lambda_od, self.lambda_d_factor, self.dip_type = float(lambda_od), float(lambda_d_factor), dip_type
 
     def regularizer(self, kl, mean, logvar, z):
-        dip = objectives.dip_regularizer(mean, logvar, self.lambda_od, self.lambda_d_factor * self.lambda_od,
-                                         self.dip_type)
+        dip = objectives.dip_regularizer(
+            mean, logvar, self.lambda_od, self.lambda_d_factor * self.lambda_od, self.dip_type
+        )
         return kl + dip, {"dip": dip}
 
     def hyperparameters(self):

@@ -16,8 +16,14 @@ import sys
 from bvae_tf import report, sweep
 from bvae_tf.errors import run_cli
 
-FULL = {"betas": [0.5, 1, 2.5, 5, 7.5, 10, 50], "seeds": [0, 1, 2], "epochs": 10, "subset": 50_000,
-        "val_size": 5_000, "preset": "reference"}
+FULL = {
+    "betas": [0.5, 1, 2.5, 5, 7.5, 10, 50],
+    "seeds": [0, 1, 2],
+    "epochs": 10,
+    "subset": 50_000,
+    "val_size": 5_000,
+    "preset": "reference",
+}
 # The cheapest settings found where the study shows something on a 2-core CPU: β=1 keeps all 10
 # latents, β=50 keeps 3, and β=1 reconstructs recognisable shapes (README, "The whole study").
 QUICK = {"betas": [1, 5, 50], "seeds": [0], "epochs": 12, "subset": 10_000, "val_size": 1_000, "preset": "fast"}
@@ -41,15 +47,22 @@ def main(argv=None):
     # The sweep's own parser, with the study's settings as defaults: one parse, then Python objects.
     parser = sweep.build_parser()
     parser.prog, parser.description = "python pipelines/beta_study.py", __doc__.splitlines()[0]
-    parser.add_argument("--quick", action="store_true",
-                        help="β 1, 5, 50 on 10,000 images, 12 epochs, fast metrics: about 10 minutes on 2 CPU cores")
-    parser.set_defaults(**(QUICK if is_quick else FULL),
-                        out=os.path.join("sweeps", "beta_study_quick" if is_quick else "beta_study"))
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="β 1, 5, 50 on 10,000 images, 12 epochs, fast metrics: about 10 minutes on 2 CPU cores",
+    )
+    parser.set_defaults(
+        **(QUICK if is_quick else FULL), out=os.path.join("sweeps", "beta_study_quick" if is_quick else "beta_study")
+    )
     config = sweep.config_from_args(parser.parse_args(argv))
     trials, images, seconds = estimate_seconds(config)
-    print(f"beta study: {trials} trials, {images:,} training images in all; on 2 quiet CPU cores expect about "
-          f"{seconds / 60:.0f} min ({seconds / 3600:.1f} h), up to twice that on a busy machine; a GPU is many "
-          "times faster", flush=True)
+    print(
+        f"beta study: {trials} trials, {images:,} training images in all; on 2 quiet CPU cores expect about "
+        f"{seconds / 60:.0f} min ({seconds / 3600:.1f} h), up to twice that on a busy machine; a GPU is many "
+        "times faster",
+        flush=True,
+    )
     sweep.run_sweep(config)
     out_dir = report.make_report(config.out_dir)
     print(f"report written to {out_dir} (open report.html)")

@@ -17,8 +17,14 @@ from bvae_tf import report, sweep
 from bvae_tf.config import SweepConfig
 from bvae_tf.errors import UserError, run_cli
 
-MID_GRID = (("beta_vae", 4.0), ("beta_tcvae", 6.0), ("factor_vae", 30.0), ("dip_vae_i", 5.0),
-            ("annealed_vae", 25.0), ("dip_vae_ii", 5.0))
+MID_GRID = (
+    ("beta_vae", 4.0),
+    ("beta_tcvae", 6.0),
+    ("factor_vae", 30.0),
+    ("dip_vae_i", 5.0),
+    ("annealed_vae", 25.0),
+    ("dip_vae_ii", 5.0),
+)
 
 
 def main(argv=None):
@@ -27,8 +33,10 @@ def main(argv=None):
     parser.set_defaults(preset="reference", out=os.path.join("sweeps", "zoo_comparison"), verbose=0)
     args = parser.parse_args(argv)
     if args.betas or args.models or args.values or args.study:
-        raise UserError("the comparison fixes its grid (one mid-grid setting per model); use "
-                        "python -m bvae_tf.sweep for other grids")
+        raise UserError(
+            "the comparison fixes its grid (one mid-grid setting per model); use "
+            "python -m bvae_tf.sweep for other grids"
+        )
     base = sweep.config_from_args(args)
     config = SweepConfig(MID_GRID, base.seeds, base.out_dir, base.training, base.evaluation)
     sweep.run_sweep(config)

@@ -1,7 +1,7 @@
 """Shared by the tests: the switch that skips the slow end-to-end tests.
 
-    BVAE_TF_FAST_TESTS=1 python -m unittest     # the fast subset (minutes)
-    python -m unittest                          # everything (what CI runs)
+BVAE_TF_FAST_TESTS=1 python -m unittest     # the fast subset (minutes)
+python -m unittest                          # everything (what CI runs)
 """
 
 import os

@@ -14,12 +14,22 @@ import pandas as pd
 from bvae_tf.layout import SweepFolder, run_name
 
 # Metric sample sizes of a few seconds per model (as the sweep tests' TINY flags).
-TINY_SIZES = {"num_train": 300, "num_test": 150, "num_points_train": 60, "num_points_eval": 40, "batch_size": 8,
-              "num_variance": 300}
+TINY_SIZES = {
+    "num_train": 300,
+    "num_test": 150,
+    "num_points_train": 60,
+    "num_points_eval": 40,
+    "batch_size": 8,
+    "num_variance": 300,
+}
 
 # (model, hyperparameter, value, seed): two models, one setting with two seeds.
-ZOO_TRIALS = [("beta_vae", "beta", 1.0, 0), ("beta_vae", "beta", 4.0, 0), ("beta_vae", "beta", 4.0, 1),
-              ("beta_tcvae", "beta", 2.0, 0)]
+ZOO_TRIALS = [
+    ("beta_vae", "beta", 1.0, 0),
+    ("beta_vae", "beta", 4.0, 0),
+    ("beta_vae", "beta", 4.0, 1),
+    ("beta_tcvae", "beta", 2.0, 0),
+]
 
 
 def build_sweep(sweep_dir, trials, data_dir):
@@ -36,23 +46,48 @@ def build_sweep(sweep_dir, trials, data_dir):
     for trial_id, (model, hyperparameter, value, seed) in enumerate(trials):
         name = report.trial_name(model, hyperparameter, value, seed)
         start = time.perf_counter()
-        run = train(TrainConfig.from_dict(epochs=1, subset=64, val_size=32, latent_dim=4, verbose=0, seed=seed,
-                                          beta=value, runs_dir=folder.runs, saved_models_dir=folder.saved_models,
-                                          data_dir=data_dir, name=name))
+        run = train(
+            TrainConfig.from_dict(
+                epochs=1,
+                subset=64,
+                val_size=32,
+                latent_dim=4,
+                verbose=0,
+                seed=seed,
+                beta=value,
+                runs_dir=folder.runs,
+                saved_models_dir=folder.saved_models,
+                data_dir=data_dir,
+                name=name,
+            )
+        )
         train_seconds = time.perf_counter() - start
         scores = evaluate_model(run.saved_model, preset="fast", sizes=TINY_SIZES, dci_model="fast")
         write_report(scores, run.saved_model)
         final = run.final
-        rows.append({
-            "trial_id": f"{trial_id:02d}", "worker": "chief", "model": model, "hyperparameter": hyperparameter,
-            "value": value, "seed": seed, "epochs": len(run.history),
-            **{f"{split}{term}": final.get(f"{prefix}{term}") for split, prefix in (("train_", ""), ("val_", "val_"))
-               for term in ("loss", "recon", "kl")},
-            "active_latents_kl": len(run.active_latents), "active_latents_std": scores["active_latents"],
-            **scores["scores"], "train_seconds": train_seconds, "eval_seconds": scores["time"]["total_s"],
-            "run_dir": os.path.relpath(run.run.path, sweep_dir),
-            "saved_model": os.path.relpath(run.saved_model, sweep_dir),
-        })
+        rows.append(
+            {
+                "trial_id": f"{trial_id:02d}",
+                "worker": "chief",
+                "model": model,
+                "hyperparameter": hyperparameter,
+                "value": value,
+                "seed": seed,
+                "epochs": len(run.history),
+                **{
+                    f"{split}{term}": final.get(f"{prefix}{term}")
+                    for split, prefix in (("train_", ""), ("val_", "val_"))
+                    for term in ("loss", "recon", "kl")
+                },
+                "active_latents_kl": len(run.active_latents),
+                "active_latents_std": scores["active_latents"],
+                **scores["scores"],
+                "train_seconds": train_seconds,
+                "eval_seconds": scores["time"]["total_s"],
+                "run_dir": os.path.relpath(run.run.path, sweep_dir),
+                "saved_model": os.path.relpath(run.saved_model, sweep_dir),
+            }
+        )
         keras.backend.clear_session()
     results = pd.DataFrame(rows)
     results.to_csv(folder.results, index=False)
@@ -81,8 +116,12 @@ def to_legacy(sweep_dir, out_dir):
     results = pd.read_csv(source.results)
     results = results[results["model"] == "beta_vae"]
     for row in results.itertuples():
-        _copy_trial(source, target, report.trial_name(row.model, row.hyperparameter, row.value, row.seed),
-                    run_name(row.value, row.seed))
+        _copy_trial(
+            source,
+            target,
+            report.trial_name(row.model, row.hyperparameter, row.value, row.seed),
+            run_name(row.value, row.seed),
+        )
     legacy = results.rename(columns={"value": "beta"}).drop(columns=["model", "hyperparameter"])
     legacy.to_csv(target.results, index=False)
 

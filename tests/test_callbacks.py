@@ -48,11 +48,25 @@ class EpochSummaryTest(unittest.TestCase):
         lines = []
         summary = EpochSummary(3, print_fn=lines.append)
         summary.set_model(small_model())
-        logs = {"loss": 10.0, "recon": 8.0, "kl": 2.0, "active_latents": 1.0,
-                "val_loss": 11.0, "val_recon": 9.0, "val_kl": 2.0, "val_active_latents": 2.0, "epoch_seconds": 12.34}
+        logs = {
+            "loss": 10.0,
+            "recon": 8.0,
+            "kl": 2.0,
+            "active_latents": 1.0,
+            "val_loss": 11.0,
+            "val_recon": 9.0,
+            "val_kl": 2.0,
+            "val_active_latents": 2.0,
+            "epoch_seconds": 12.34,
+        }
         summary.on_epoch_end(1, logs)
-        self.assertEqual(lines, ["epoch 2/3 | loss 10.00 recon 8.00 kl 2.00 active 1/2 | "
-                                 "val_loss 11.00 val_recon 9.00 val_kl 2.00 val_active 2/2 | 12.3s"])
+        self.assertEqual(
+            lines,
+            [
+                "epoch 2/3 | loss 10.00 recon 8.00 kl 2.00 active 1/2 | "
+                "val_loss 11.00 val_recon 9.00 val_kl 2.00 val_active 2/2 | 12.3s"
+            ],
+        )
 
 
 class EpochTimerTest(unittest.TestCase):
@@ -80,8 +94,12 @@ class HistoryLoggerTest(unittest.TestCase):
     def test_a_resume_that_logs_a_new_column_keeps_one_table(self):
         path = os.path.join(tempfile.mkdtemp(), "history.csv")
         self.log(path, False, (0, {"loss": 3.0, "val_loss": 3.5}))  # an older run: no epoch_seconds
-        self.log(path, True, (1, {"loss": 2.0, "val_loss": 2.5, "epoch_seconds": 9.5}),
-                 (2, {"loss": 1.5, "val_loss": 2.0, "epoch_seconds": 9.0}))
+        self.log(
+            path,
+            True,
+            (1, {"loss": 2.0, "val_loss": 2.5, "epoch_seconds": 9.5}),
+            (2, {"loss": 1.5, "val_loss": 2.0, "epoch_seconds": 9.0}),
+        )
         table = pd.read_csv(path)
         self.assertEqual(list(table.columns), ["epoch", "loss", "val_loss", "epoch_seconds"])
         self.assertEqual(list(table["epoch"]), [0, 1, 2])
@@ -96,8 +114,9 @@ class HistoryLoggerTest(unittest.TestCase):
         path = os.path.join(tempfile.mkdtemp(), "history.csv")
         self.log(path, False, (0, {"loss": 3.0, "val_loss": 3.5}))
         self.log(path, True, (1, {"loss": 2.0, "val_loss": 2.5}))
-        self.assertEqual(pd.read_csv(path).to_dict("list"), {"epoch": [0, 1], "loss": [3.0, 2.0],
-                                                             "val_loss": [3.5, 2.5]})
+        self.assertEqual(
+            pd.read_csv(path).to_dict("list"), {"epoch": [0, 1], "loss": [3.0, 2.0], "val_loss": [3.5, 2.5]}
+        )
 
 
 class SqueezeLogsTest(unittest.TestCase):
@@ -111,8 +130,9 @@ class SqueezeLogsTest(unittest.TestCase):
 class TensorBoardTest(unittest.TestCase):
     def test_per_epoch_logging_skips_the_per_step_scalars(self):
         seen = []
-        with mock.patch("keras.callbacks.TensorBoard.on_train_batch_end",
-                        lambda self, batch, logs=None: seen.append(logs)):
+        with mock.patch(
+            "keras.callbacks.TensorBoard.on_train_batch_end", lambda self, batch, logs=None: seen.append(logs)
+        ):
             TensorBoard("/tmp/unused").on_train_batch_end(0, {"loss": 1.0})
             TensorBoard("/tmp/unused", update_freq=10).on_train_batch_end(0, {"loss": 1.0})
         self.assertEqual(seen, [None, {"loss": 1.0}])

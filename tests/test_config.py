@@ -1,6 +1,7 @@
 """bvae_tf.config: one validated settings object per run, evaluation and sweep, built from flags or Python."""
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -14,8 +15,10 @@ from bvae_tf.metrics.sampling import PRESETS
 class TrainConfigTest(unittest.TestCase):
     def test_defaults_are_the_reports(self):
         config = TrainConfig()
-        self.assertEqual((config.beta, config.latent_dim, config.learning_rate, config.batch_size, config.epochs,
-                          config.seed), (1.0, 10, 1e-3, 32, 10, 0))
+        self.assertEqual(
+            (config.beta, config.latent_dim, config.learning_rate, config.batch_size, config.epochs, config.seed),
+            (1.0, 10, 1e-3, 32, 10, 0),
+        )
         self.assertEqual((config.data.source, config.data.subset, config.data.val_size), (("render",), 50_000, 5_000))
         self.assertEqual(config.run_name, "beta_vae_beta1_seed0")
         self.assertEqual(config.data.folder, "data/dsprites-render-n50000-v5000-s0")
@@ -55,7 +58,7 @@ class TrainConfigTest(unittest.TestCase):
                 TrainConfig.from_dict(values)
 
     def test_frozen(self):
-        with self.assertRaises(Exception):
+        with self.assertRaises(dataclasses.FrozenInstanceError):
             TrainConfig().beta = 2.0
 
 
@@ -73,10 +76,14 @@ class EvalSpecTest(unittest.TestCase):
         self.assertEqual(spec.sizes, PRESETS["reference"])
 
     def test_bad_values(self):
-        for kwargs, message in [(dict(metrics=["mig", "bogus"]), "unknown metric"), (dict(metrics=[]), "none given"),
-                                (dict(preset="huge"), "unknown preset"), (dict(dci_model="xgb"), "DCI model"),
-                                (dict(sizes={"num_train": 1}), "num_train must be an integer >= 2"),
-                                (dict(sizes={"num_trian": 5}), "unknown size num_trian")]:
+        for kwargs, message in [
+            (dict(metrics=["mig", "bogus"]), "unknown metric"),
+            (dict(metrics=[]), "none given"),
+            (dict(preset="huge"), "unknown preset"),
+            (dict(dci_model="xgb"), "DCI model"),
+            (dict(sizes={"num_train": 1}), "num_train must be an integer >= 2"),
+            (dict(sizes={"num_trian": 5}), "unknown size num_trian"),
+        ]:
             with self.subTest(kwargs=kwargs), self.assertRaisesRegex(UserError, message):
                 EvalSpec.create(**kwargs)
 
@@ -87,8 +94,9 @@ def beta_grid(*betas):
 
 class SweepConfigTest(unittest.TestCase):
     def test_identity_leaves_out_per_trial_and_presentation_settings(self):
-        sweep = SweepConfig(beta_grid(1, 5) + [("factor_vae", 30)], seeds=[0, 1],
-                            training=TrainConfig(epochs=2, verbose=2))
+        sweep = SweepConfig(
+            beta_grid(1, 5) + [("factor_vae", 30)], seeds=[0, 1], training=TrainConfig(epochs=2, verbose=2)
+        )
         identity = sweep.to_dict()
         self.assertEqual(identity["settings"], [["beta_vae", 1.0], ["beta_vae", 5.0], ["factor_vae", 30.0]])
         self.assertEqual((identity["seeds"], identity["version"]), ([0, 1], 1))
@@ -98,8 +106,10 @@ class SweepConfigTest(unittest.TestCase):
         quiet = SweepConfig(sweep.settings, seeds=[0, 1], training=TrainConfig(epochs=2, verbose=0))
         self.assertEqual(quiet.to_dict(), identity)
         trial = sweep.trial("factor_vae", 30.0, 1, "r", "s")
-        self.assertEqual((trial.model, trial.gamma, trial.beta, trial.seed, trial.resume, trial.runs_dir, trial.epochs),
-                         ("factor_vae", 30.0, None, 1, True, "r", 2))
+        self.assertEqual(
+            (trial.model, trial.gamma, trial.beta, trial.seed, trial.resume, trial.runs_dir, trial.epochs),
+            ("factor_vae", 30.0, None, 1, True, "r", 2),
+        )
         self.assertEqual(trial.run_name, "factor_vae_gamma30_seed1")
         self.assertEqual(sweep.trial("beta_vae", 5.0, 0, "r", "s").run_name, "beta_vae_beta5_seed0")
 
@@ -115,14 +125,17 @@ class SweepConfigTest(unittest.TestCase):
         self.assertEqual(SweepConfig.upgrade(older)["training"]["epochs"], 3)
 
     def test_bad_grids(self):
-        for kwargs, message in [(dict(settings=beta_grid(1, float("nan"))), "--betas must be finite"),
-                                (dict(settings=beta_grid(1, float("inf"))), "finite"),
-                                (dict(settings=[("factor_vae", -1)]), "--values must be finite numbers >= 0"),
-                                (dict(settings=beta_grid(1, 1)), "give the same trial"),
-                                (dict(settings=beta_grid(1, 1.0000001)), "give the same trial"),
-                                (dict(settings=[("gan", 1)]), "--model must be one of"),
-                                (dict(seeds=[]), "at least one"), (dict(seeds=[1, 1]), "must not repeat"),
-                                (dict(evaluation=EvalSpec.create(["zdiff"])), "must include mig")]:
+        for kwargs, message in [
+            (dict(settings=beta_grid(1, float("nan"))), "--betas must be finite"),
+            (dict(settings=beta_grid(1, float("inf"))), "finite"),
+            (dict(settings=[("factor_vae", -1)]), "--values must be finite numbers >= 0"),
+            (dict(settings=beta_grid(1, 1)), "give the same trial"),
+            (dict(settings=beta_grid(1, 1.0000001)), "give the same trial"),
+            (dict(settings=[("gan", 1)]), "--model must be one of"),
+            (dict(seeds=[]), "at least one"),
+            (dict(seeds=[1, 1]), "must not repeat"),
+            (dict(evaluation=EvalSpec.create(["zdiff"])), "must include mig"),
+        ]:
             with self.subTest(kwargs=kwargs), self.assertRaisesRegex(UserError, message):
                 SweepConfig(**kwargs)
 
@@ -131,29 +144,36 @@ class ModelSettingsTest(unittest.TestCase):
     def test_each_model_takes_its_own_hyperparameters_with_defaults(self):
         self.assertEqual(TrainConfig().hyperparameters, {"beta": 1.0})
         self.assertEqual(TrainConfig(model="beta_tcvae").hyperparameters, {"beta": 6.0})
-        self.assertEqual(TrainConfig(model="annealed_vae", c_max=10).hyperparameters,
-                         {"c_max": 10.0, "gamma": 1000.0, "iteration_threshold": None})
+        self.assertEqual(
+            TrainConfig(model="annealed_vae", c_max=10).hyperparameters,
+            {"c_max": 10.0, "gamma": 1000.0, "iteration_threshold": None},
+        )
         self.assertEqual(TrainConfig(model="dip_vae_i").hyperparameters, {"lambda_od": 5.0, "lambda_d_factor": 10.0})
         self.assertEqual(TrainConfig(model="dip_vae_ii").hyperparameters, {"lambda_od": 5.0, "lambda_d_factor": 1.0})
         self.assertEqual(TrainConfig(model="factor_vae").run_name, "factor_vae_gamma30_seed0")
-        self.assertEqual(set(MODELS), {"beta_vae", "annealed_vae", "factor_vae", "dip_vae_i", "dip_vae_ii",
-                                       "beta_tcvae"})
+        self.assertEqual(
+            set(MODELS), {"beta_vae", "annealed_vae", "factor_vae", "dip_vae_i", "dip_vae_ii", "beta_tcvae"}
+        )
 
     def test_foreign_or_bad_hyperparameters(self):
-        for values, message in [(dict(model="factor_vae", beta=4), "--beta does not apply to --model factor_vae"),
-                                (dict(model="beta_vae", lambda_od=1), "--lambda-od does not apply"),
-                                (dict(model="annealed_vae", iteration_threshold=0), "--iteration-threshold must be"),
-                                (dict(model="dip_vae_i", lambda_od=-1), "--lambda-od must be a finite number"),
-                                (dict(model="factor_vae", gamma=float("inf")), "--gamma must be a finite"),
-                                (dict(model="vae"), "--model must be one of")]:
+        for values, message in [
+            (dict(model="factor_vae", beta=4), "--beta does not apply to --model factor_vae"),
+            (dict(model="beta_vae", lambda_od=1), "--lambda-od does not apply"),
+            (dict(model="annealed_vae", iteration_threshold=0), "--iteration-threshold must be"),
+            (dict(model="dip_vae_i", lambda_od=-1), "--lambda-od must be a finite number"),
+            (dict(model="factor_vae", gamma=float("inf")), "--gamma must be a finite"),
+            (dict(model="vae"), "--model must be one of"),
+        ]:
             with self.subTest(values=values), self.assertRaisesRegex(UserError, message):
                 TrainConfig(**values)
 
 
 class ImportTest(unittest.TestCase):
     def test_scorers_and_settings_import_without_tensorflow(self):
-        code = ("import sys, bvae_tf.metrics, bvae_tf.config, bvae_tf.layout, bvae_tf.images; "
-                "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+        code = (
+            "import sys, bvae_tf.metrics, bvae_tf.config, bvae_tf.layout, bvae_tf.images; "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+        )
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         self.assertEqual(result.returncode, 0, result.stderr[-2000:])
 

@@ -18,18 +18,31 @@ NOTES = [
     "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with the "
     "appropriate compiler flags.",
 ]
-NO_DRIVER = ("I0000 00:00:1795981191.406667    5601 cudart_stub.cc:31] Could not find cuda drivers on your "
-             "machine, GPU will not be used.")
-CUINIT = ("E0000 00:00:1795981229.836405    5933 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA "
-          "error: Failed call to cuInit: UNKNOWN ERROR (303)")
-REAL = ["W0000 00:00:1795981229.836405    5933 cpu_allocator_impl.cc:83] Allocation of 1073741824 exceeds 10% "
-        "of free system memory.", "/x.py:3: UserWarning: something real"]
+NO_DRIVER = (
+    "I0000 00:00:1795981191.406667    5601 cudart_stub.cc:31] Could not find cuda drivers on your "
+    "machine, GPU will not be used."
+)
+CUINIT = (
+    "E0000 00:00:1795981229.836405    5933 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA "
+    "error: Failed call to cuInit: UNKNOWN ERROR (303)"
+)
+REAL = [
+    "W0000 00:00:1795981229.836405    5933 cpu_allocator_impl.cc:83] Allocation of 1073741824 exceeds 10% "
+    "of free system memory.",
+    "/x.py:3: UserWarning: something real",
+]
 
 
 def run_python(code, **env):
     environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env={**environment, **env})
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**environment, **env},
+    )
 
 
 class KeptLinesTest(unittest.TestCase):
@@ -82,8 +95,10 @@ class TensorFlowImportTest(unittest.TestCase):
         self.assertEqual(quiet.returncode, 0, quiet.stderr)
         # Without the filter TensorFlow's notes show (so this test can fail); with it, only the warning.
         self.assertIn("oneDNN custom operations are on", loud.stderr)
-        self.assertEqual([line for line in quiet.stderr.splitlines() if line.strip()],
-                         [line for line in loud.stderr.splitlines() if "UserWarning: a real warning" in line])
+        self.assertEqual(
+            [line for line in quiet.stderr.splitlines() if line.strip()],
+            [line for line in loud.stderr.splitlines() if "UserWarning: a real warning" in line],
+        )
 
     def test_later_info_lines_hidden_unless_the_user_chose_a_level(self):
         code = "import os, bvae_tf; print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))"

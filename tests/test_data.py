@@ -35,7 +35,11 @@ class RendererSpecTest(unittest.TestCase):
     """The numbers of shared/specs/dsprites.md that a faithful renderer reproduces."""
 
     def test_lit_pixels_of_canonical_sprites(self):
-        expected = {0: [100, 144, 196, 256, 324, 400], 1: [76, 104, 144, 184, 228, 288], 2: [58, 84, 108, 140, 182, 222]}
+        expected = {
+            0: [100, 144, 196, 256, 324, 400],
+            1: [76, 104, 144, 184, 228, 288],
+            2: [58, 84, 108, 140, 182, 222],
+        }
         for shape, counts in expected.items():
             for scale, count in enumerate(counts):
                 lit = int(canonical(shape, scale).sum())
@@ -167,8 +171,9 @@ class TFRecordTest(unittest.TestCase):
 
     def test_prepare_read_round_trip(self):
         folder = os.path.join(self.tmp, "d")
-        manifest = prepare(folder, sources.render_source(), subset=1200, val_size=300, seed=7,
-                           shard_size=500, progress=False)
+        manifest = prepare(
+            folder, sources.render_source(), subset=1200, val_size=300, seed=7, shard_size=500, progress=False
+        )
         self.assertEqual(manifest["counts"], {"train": 1200, "validation": 300})
         self.assertEqual(len([s for s in manifest["shards"] if s["split"] == "train"]), 3)
         self.assert_records_match_renderer(folder, manifest["counts"])
@@ -241,12 +246,18 @@ class TFRecordTest(unittest.TestCase):
             labels = ["label_shape", "label_scale", "label_orientation", "label_x_position", "label_y_position"]
             examples = {"image": imgs[..., None]}
             examples.update({name: latents_classes[:, k + 1] for k, name in enumerate(labels)})
-            examples.update({name.replace("label", "value"): latents_values[:, k + 1].astype(np.float32)
-                             for k, name in enumerate(labels)})
+            examples.update(
+                {
+                    name.replace("label", "value"): latents_values[:, k + 1].astype(np.float32)
+                    for k, name in enumerate(labels)
+                }
+            )
             return tf.data.Dataset.from_tensor_slices(examples)
 
-        with tfds.testing.mock_data(as_dataset_fn=as_dataset), \
-                mock.patch.object(sources, "network_available", return_value=True):
+        with (
+            tfds.testing.mock_data(as_dataset_fn=as_dataset),
+            mock.patch.object(sources, "network_available", return_value=True),
+        ):
             tfds_source = sources.load_source("tfds", self.tmp)
         loaded = [sources.load_source("npz", npz), sources.load_source("hdf5", hdf5), tfds_source]
         records = []
@@ -305,9 +316,14 @@ class FaultTest(unittest.TestCase):
         for name, path in (("npz", npz), ("hdf5", hdf5)):
             with open(path, "rb") as f:
                 data = f.read()
-            for label, damaged in (("first half", data[: len(data) // 2]), ("empty", b""),
-                                   ("flipped byte", data[: len(data) // 2] + bytes([data[len(data) // 2] ^ 0xFF])
-                                    + data[len(data) // 2 + 1 :])):
+            for label, damaged in (
+                ("first half", data[: len(data) // 2]),
+                ("empty", b""),
+                (
+                    "flipped byte",
+                    data[: len(data) // 2] + bytes([data[len(data) // 2] ^ 0xFF]) + data[len(data) // 2 + 1 :],
+                ),
+            ):
                 if name == "hdf5" and label == "flipped byte":
                     continue  # HDF5 has no checksum over raw data: a flipped pixel reads fine
                 part = os.path.join(self.tmp, f"part.{name}")
@@ -324,8 +340,16 @@ class FaultTest(unittest.TestCase):
 
     def test_oversized_val_size_advice_works(self):
         """Every "use at most ..." the error gives is accepted (it used to advise --subset 0, which failed)."""
-        for total, subset, val_size in [(100, 50, 100), (100, 0, 100), (100, 0, 150), (100, 80, 30), (100, 150, 30),
-                                        (100, 150, 150), (1, 0, 1), (NUM_IMAGES, 50_000, 800_000)]:
+        for total, subset, val_size in [
+            (100, 50, 100),
+            (100, 0, 100),
+            (100, 0, 150),
+            (100, 80, 30),
+            (100, 150, 30),
+            (100, 150, 150),
+            (1, 0, 1),
+            (NUM_IMAGES, 50_000, 800_000),
+        ]:
             available = np.arange(total)
             with self.assertRaises(UserError) as caught:
                 split_indices(available, subset, val_size, 0)
@@ -361,8 +385,10 @@ class FaultTest(unittest.TestCase):
         prepare(folder, sources.render_source(), subset=60, val_size=10, progress=False)
         os.chmod(folder, 0o700 if os.geteuid() == 0 else 0o000)  # root reads anything: test as nobody
         self.addCleanup(os.chmod, folder, 0o755)
-        for call in (lambda: read_manifest(folder),
-                     lambda: prepare(folder, sources.render_source(), subset=60, val_size=10, progress=False)):
+        for call in (
+            lambda: read_manifest(folder),
+            lambda: prepare(folder, sources.render_source(), subset=60, val_size=10, progress=False),
+        ):
             with as_other_user(), self.assertRaisesRegex(UserError, "dataset.json: permission denied"):
                 call()
 
@@ -408,7 +434,8 @@ class DataCommandTest(unittest.TestCase):
         self.assert_user_error(run_data_cli("check", out), "train-00000-of-00001.tfrecord is corrupted")
         self.assert_user_error(
             run_data_cli("prepare", "--subset", "300", "--val-size", "30", "--seed", "1", "--out", out, "--quiet"),
-            "corrupted")
+            "corrupted",
+        )
 
     def test_bad_input_writes_nothing(self):
         out = os.path.join(self.tmp, "d")
@@ -428,8 +455,11 @@ class DataCommandTest(unittest.TestCase):
 
     def test_prepare_killed_with_sigkill_is_cleaned_up_by_the_next_one(self):
         args = ["--subset", "20000", "--val-size", "10", "--shard-size", "500", "--quiet"]
-        child = subprocess.Popen([sys.executable, "-m", "bvae_tf.data", "prepare", *args, "--out",
-                                  os.path.join(self.tmp, "big")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "bvae_tf.data", "prepare", *args, "--out", os.path.join(self.tmp, "big")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.time() + 120
             while time.time() < deadline and child.poll() is None:
@@ -442,8 +472,9 @@ class DataCommandTest(unittest.TestCase):
             child.send_signal(signal.SIGKILL)
             child.wait()
         self.assertEqual(len([n for n in os.listdir(self.tmp) if n.startswith(".big.tmp-")]), 1)
-        result = run_data_cli("prepare", "--subset", "50", "--val-size", "10", "--quiet", "--out",
-                              os.path.join(self.tmp, "small"))
+        result = run_data_cli(
+            "prepare", "--subset", "50", "--val-size", "10", "--quiet", "--out", os.path.join(self.tmp, "small")
+        )
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(os.listdir(self.tmp), ["small"])
 

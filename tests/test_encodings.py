@@ -44,8 +44,11 @@ def save_model(path, seed=0):
 
 def drawn_indices(metrics, seed, sizes=SIZES):
     spec = EvalSpec.create(metrics=metrics, preset="fast", seed=seed, sizes=sizes)
-    drawn = [classes for sampler in sampling.samplers_of([METRICS[m] for m in spec.metrics])
-             for classes in sampler.draw(spec.sizes, seed)[0].values()]
+    drawn = [
+        classes
+        for sampler in sampling.samplers_of([METRICS[m] for m in spec.metrics])
+        for classes in sampler.draw(spec.sizes, seed)[0].values()
+    ]
     return set(np.concatenate([DSprites.classes_to_indices(c.reshape(-1, 5)) for c in drawn]).tolist())
 
 
@@ -76,8 +79,10 @@ class Recorder:
             finally:
                 representation.encode = original
 
-        self.patches = [mock.patch.object(sampling.ImageRepresentation, "render", recording_render),
-                        mock.patch.object(sampling.ImageRepresentation, "encode_images", counting_encode_images)]
+        self.patches = [
+            mock.patch.object(sampling.ImageRepresentation, "render", recording_render),
+            mock.patch.object(sampling.ImageRepresentation, "encode_images", counting_encode_images),
+        ]
 
     def __enter__(self):
         for patch in self.patches:
@@ -91,8 +96,9 @@ class Recorder:
 
 def comparable(report):
     """metrics.json without what may differ between runs: times and what the cache did."""
-    report = json.loads(json.dumps({k: v for k, v in report.items() if k not in ("time", "encodings", "matrices")},
-                                   default=float))
+    report = json.loads(
+        json.dumps({k: v for k, v in report.items() if k not in ("time", "encodings", "matrices")}, default=float)
+    )
     return report
 
 
@@ -116,8 +122,9 @@ class Cache(unittest.TestCase):
 
     def evaluate(self, path, seed=0, metrics=QUICK, **kwargs):
         with Recorder() as recorder:
-            report = evaluate.evaluate_model(path, metrics=metrics, preset="fast", seed=seed, sizes=SIZES,
-                                             encode_batch=256, **kwargs)
+            report = evaluate.evaluate_model(
+                path, metrics=metrics, preset="fast", seed=seed, sizes=SIZES, encode_batch=256, **kwargs
+            )
         return report, recorder
 
     def test_miss_hit_and_partial_hit_encode_each_image_once(self):
@@ -208,8 +215,12 @@ class Cache(unittest.TestCase):
         def truncate(f):
             f.write(content[: len(content) // 2])
 
-        cases = {"truncated": truncate, "garbage": lambda f: f.write(b"not a zip file"),
-                 "flipped bit": lambda f: f.write(bytes(flipped)), "empty": lambda f: None}
+        cases = {
+            "truncated": truncate,
+            "garbage": lambda f: f.write(b"not a zip file"),
+            "flipped bit": lambda f: f.write(bytes(flipped)),
+            "empty": lambda f: None,
+        }
         for name, damage in cases.items():
             with self.subTest(name):
                 with open(file, "wb") as f:
@@ -291,8 +302,11 @@ class Cache(unittest.TestCase):
         self.assertEqual(report["encodings"]["encoded"], report["num_images_encoded"])
         lines = stream.getvalue().splitlines()
         self.assertTrue(lines[0].startswith(f"evaluating {path}: mig, zdiff, zmin, sap; preset fast, seed 0"), lines)
-        self.assertRegex(stream.getvalue(), rf"encoding: done, {report['num_images_encoded']:,}/"
-                                            rf"{report['num_images_encoded']:,} images in ")
+        self.assertRegex(
+            stream.getvalue(),
+            rf"encoding: done, {report['num_images_encoded']:,}/"
+            rf"{report['num_images_encoded']:,} images in ",
+        )
         for i, name in enumerate(QUICK, 1):
             self.assertIn(f"scoring {name} ({i}/4) ...", lines)
             self.assertTrue(any(line.startswith(f"scoring {name} ({i}/4): ") for line in lines))
@@ -300,8 +314,11 @@ class Cache(unittest.TestCase):
         stream = io.StringIO()
         self.evaluate(path, progress=Progress(stream=stream, tty=False))
         self.evaluate(path, progress=Progress(stream=stream, tty=False))
-        self.assertIn(f"encodings: {report['num_images_encoded']:,} of {report['num_images_encoded']:,} images "
-                      "from the cache, 0 to encode", stream.getvalue())
+        self.assertIn(
+            f"encodings: {report['num_images_encoded']:,} of {report['num_images_encoded']:,} images "
+            "from the cache, 0 to encode",
+            stream.getvalue(),
+        )
         # Quiet by default in Python.
         with mock.patch("sys.stderr", io.StringIO()) as stderr:
             self.evaluate(path)

@@ -34,17 +34,20 @@ class ParserTest(unittest.TestCase):
         return parser
 
     def test_negative_and_scientific_numbers_are_values(self):
-        args = self.parser().parse_args(["--learning-rate", "-1e-3", "--betas", "1", "-.5", "-2.5E+1", "-inf",
-                                         "--seed", "-1"])
+        args = self.parser().parse_args(
+            ["--learning-rate", "-1e-3", "--betas", "1", "-.5", "-2.5E+1", "-inf", "--seed", "-1"]
+        )
         self.assertEqual(args.learning_rate, -1e-3)
         self.assertEqual(args.betas[:3], [1.0, -0.5, -25.0])
         self.assertEqual(args.betas[3], float("-inf"))
         self.assertEqual(args.seed, -1)
 
     def test_mistake_is_one_error_line_and_exit_2(self):
-        for argv, message in [(["--bogus"], "unrecognized arguments: --bogus"),
-                              (["--seed", "x"], "argument --seed: invalid int value: 'x'"),
-                              (["--learning-rate"], "argument --learning-rate: expected one argument")]:
+        for argv, message in [
+            (["--bogus"], "unrecognized arguments: --bogus"),
+            (["--seed", "x"], "argument --seed: invalid int value: 'x'"),
+            (["--learning-rate"], "argument --learning-rate: expected one argument"),
+        ]:
             code, lines = run(lambda argv: self.parser().parse_args(argv), argv)
             self.assertEqual(code, 2)
             self.assertEqual(len(lines), 1, lines)
@@ -55,9 +58,11 @@ class ParserTest(unittest.TestCase):
         """`python -m bvae_tf.data` (a parser with subcommands) uses it."""
         from bvae_tf.data.__main__ import main
 
-        for argv, message in [(["prepare", "--bogus"], "unrecognized arguments: --bogus"),
-                              (["prepare", "--subset", "-1e3"], "argument --subset: invalid int value: '-1e3'"),
-                              ([], "the following arguments are required: command")]:
+        for argv, message in [
+            (["prepare", "--bogus"], "unrecognized arguments: --bogus"),
+            (["prepare", "--subset", "-1e3"], "argument --subset: invalid int value: '-1e3'"),
+            ([], "the following arguments are required: command"),
+        ]:
             code, lines = run(main, argv)
             self.assertEqual(code, 2)
             self.assertEqual(len(lines), 1, lines)
@@ -88,15 +93,22 @@ class RunCliTest(unittest.TestCase):
 
     def test_file_system_errors_are_one_line_naming_the_path(self):
         for error, line in [
-            (PermissionError(errno.EACCES, "Permission denied", "/shared/runs/x"),
-             "error: /shared/runs/x: Permission denied"),
-            (OSError(errno.ENOSPC, "No space left on device", "/data/d/train.tfrecord"),
-             "error: /data/d/train.tfrecord: No space left on device"),
-            (OSError(errno.EROFS, "Read-only file system", "/ro/a", None, "/ro/b"),
-             "error: /ro/a -> /ro/b: Read-only file system"),
+            (
+                PermissionError(errno.EACCES, "Permission denied", "/shared/runs/x"),
+                "error: /shared/runs/x: Permission denied",
+            ),
+            (
+                OSError(errno.ENOSPC, "No space left on device", "/data/d/train.tfrecord"),
+                "error: /data/d/train.tfrecord: No space left on device",
+            ),
+            (
+                OSError(errno.EROFS, "Read-only file system", "/ro/a", None, "/ro/b"),
+                "error: /ro/a -> /ro/b: Read-only file system",
+            ),
             (OSError(errno.ENOSPC, "No space left on device"), "error: No space left on device"),
         ]:
-            def main(argv):
+
+            def main(argv, error=error):
                 raise error
 
             self.assertEqual(run(main), (2, [line]))
@@ -133,8 +145,10 @@ class RunCliTest(unittest.TestCase):
 
         self.assertEqual(run(main), (130, ["interrupted"]))
         self.assertEqual(run(main, interrupted="resume with --resume"), (130, ["interrupted; resume with --resume"]))
-        self.assertEqual(run(main, interrupted=lambda: "resume: python -m bvae_tf.train --beta 5 --resume"),
-                         (130, ["interrupted; resume: python -m bvae_tf.train --beta 5 --resume"]))
+        self.assertEqual(
+            run(main, interrupted=lambda: "resume: python -m bvae_tf.train --beta 5 --resume"),
+            (130, ["interrupted; resume: python -m bvae_tf.train --beta 5 --resume"]),
+        )
         self.assertEqual(run(main, interrupted=lambda: None), (130, ["interrupted"]))
 
     def test_bugs_still_raise(self):

@@ -14,17 +14,32 @@ import numpy as np
 import tensorflow as tf
 
 from bvae_tf import evaluate
+from bvae_tf.config import EvalSpec
 from bvae_tf.data.dsprites import NUM_IMAGES, DSprites
 from bvae_tf.errors import run_cli
-from bvae_tf.config import EvalSpec
 from bvae_tf.metrics import METRICS, sampling
 from tests.helpers import slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL = ["--preset", "fast", "--num-train", "300", "--num-test", "150", "--num-points-train", "60",
-         "--num-points-eval", "30", "--batch-size", "16", "--num-variance", "300"]
-SMALL_SIZES = dict(num_train=300, num_test=150, num_points_train=60, num_points_eval=30, batch_size=16,
-                   num_variance=300)
+SMALL = [
+    "--preset",
+    "fast",
+    "--num-train",
+    "300",
+    "--num-test",
+    "150",
+    "--num-points-train",
+    "60",
+    "--num-points-eval",
+    "30",
+    "--batch-size",
+    "16",
+    "--num-variance",
+    "300",
+]
+SMALL_SIZES = dict(
+    num_train=300, num_test=150, num_points_train=60, num_points_eval=30, batch_size=16, num_variance=300
+)
 TF_LOG = re.compile(r"^(WARNING: All log messages before absl|[IWEF]\d{4} |To enable the following)")
 
 
@@ -45,8 +60,9 @@ class Encoder(tf.Module):
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "bvae_tf.evaluate", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "bvae_tf.evaluate", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 def error_lines(stderr):
@@ -60,9 +76,11 @@ class Evaluate(unittest.TestCase):
         cls.tmp = tempfile.TemporaryDirectory()
         cls.dir = cls.tmp.name
         module = Encoder()
-        for name, signatures in (("encode", {"encode": module.encode}),
-                                 ("gaussian", {"gaussian_encoder": module.encode}),
-                                 ("decoder_only", {"decode": module.decode})):
+        for name, signatures in (
+            ("encode", {"encode": module.encode}),
+            ("gaussian", {"gaussian_encoder": module.encode}),
+            ("decoder_only", {"decode": module.decode}),
+        ):
             tf.saved_model.save(module, os.path.join(cls.dir, name), signatures=signatures)
 
     @classmethod
@@ -119,8 +137,17 @@ class Evaluate(unittest.TestCase):
         with open(os.path.join(out, "metrics.json")) as f:
             report = json.load(f)
         self.assertEqual(set(report["metrics"]), set(METRICS))
-        for key in ("mig", "zdiff", "zmin", "modularity", "explicitness", "dci_disentanglement",
-                    "dci_completeness", "dci_informativeness", "sap"):
+        for key in (
+            "mig",
+            "zdiff",
+            "zmin",
+            "modularity",
+            "explicitness",
+            "dci_disentanglement",
+            "dci_completeness",
+            "dci_informativeness",
+            "sap",
+        ):
             self.assertTrue(np.isfinite(report["scores"][key]), key)
         self.assertEqual(report["seed"], 0)
         self.assertEqual(report["dci_model"], "reference")  # the default of every preset
@@ -128,8 +155,11 @@ class Evaluate(unittest.TestCase):
         self.assertEqual(report["num_latents"], 6)
         # Every image the samplers drew is counted; each distinct one is encoded once.
         spec = EvalSpec.create(preset="fast", sizes=SMALL_SIZES)
-        drawn = [classes for sampler in sampling.samplers_of(METRICS.values())
-                 for classes in sampler.draw(spec.sizes, 0)[0].values()]
+        drawn = [
+            classes
+            for sampler in sampling.samplers_of(METRICS.values())
+            for classes in sampler.draw(spec.sizes, 0)[0].values()
+        ]
         indices = np.concatenate([DSprites.classes_to_indices(c.reshape(-1, 5)) for c in drawn])
         self.assertEqual(report["num_images_drawn"], len(indices))
         self.assertEqual(report["num_images_encoded"], len(np.unique(indices)))
@@ -157,8 +187,9 @@ class Evaluate(unittest.TestCase):
         self.assertEqual(uncached["scores"], report["scores"])
 
     def test_gaussian_encoder_signature_and_seed_changes_numbers(self):
-        a = evaluate.evaluate_model(self.path("gaussian"), metrics=["mig", "zmin"], preset="fast", seed=0,
-                                    sizes=SMALL_SIZES)
+        a = evaluate.evaluate_model(
+            self.path("gaussian"), metrics=["mig", "zmin"], preset="fast", seed=0, sizes=SMALL_SIZES
+        )
         b = evaluate.evaluate_model(self.path("gaussian"), EvalSpec.create(["mig", "zmin"], "fast", 1, SMALL_SIZES))
         self.assertEqual(set(a["scores"]), {"mig", "zmin", "zmin_train"})
         self.assertNotEqual(a["scores"]["mig"], b["scores"]["mig"])
@@ -169,8 +200,10 @@ class Evaluate(unittest.TestCase):
         np.savez(self.path("pairs.npz"), codes=factors.astype(np.float32), factors=factors)
         stderr = io.StringIO()
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(stderr):
-            run_cli(evaluate.main, ["--codes", self.path("pairs.npz"), "--metrics", "mig,modularity,sap",
-                                    "--out", self.path("pairs")])
+            run_cli(
+                evaluate.main,
+                ["--codes", self.path("pairs.npz"), "--metrics", "mig,modularity,sap", "--out", self.path("pairs")],
+            )
         self.assertIn("scoring modularity (2/3) ...", stderr.getvalue())  # progress, but nothing to encode
         self.assertNotIn("encoding", stderr.getvalue())
         self.assertFalse(os.path.exists(self.path("encodings.npz")))  # no cache for given codes
@@ -182,8 +215,10 @@ class Evaluate(unittest.TestCase):
         self.assertEqual(report["scores"]["zdiff"], 1.0)
 
     def test_bad_inputs_exit_2_with_one_line(self):
-        for args, pattern in (((self.path("nothing_here"),), "no SavedModel"),
-                              ((self.path("decoder_only"),), "no usable signature")):
+        for args, pattern in (
+            ((self.path("nothing_here"),), "no SavedModel"),
+            ((self.path("decoder_only"),), "no usable signature"),
+        ):
             result = run(*args, *SMALL)
             self.assertEqual(result.returncode, 2, result.stderr[-2000:])
             self.assertNotIn("Traceback", result.stderr)
@@ -202,13 +237,28 @@ class Evaluate(unittest.TestCase):
         self.assertTrue(os.path.isfile(os.path.join(out, "sap_score_matrix.csv")))
         with open(os.path.join(out, "metrics.json")) as f:
             before = f.read()
-        self.assert_user_error(["--codes", self.path("own.npz"), "--metrics", "mig", "--seed", "1", "--out", out,
-                                *quiet], r"holds an evaluation with other settings \(metrics, seed differ\)")
+        self.assert_user_error(
+            ["--codes", self.path("own.npz"), "--metrics", "mig", "--seed", "1", "--out", out, *quiet],
+            r"holds an evaluation with other settings \(metrics, seed differ\)",
+        )
         with open(os.path.join(out, "metrics.json")) as f:
             self.assertEqual(f.read(), before)
         with contextlib.redirect_stdout(io.StringIO()):
-            run_cli(evaluate.main, ["--codes", self.path("own.npz"), "--metrics", "mig", "--seed", "1", "--out", out,
-                                    "--overwrite", *quiet])
+            run_cli(
+                evaluate.main,
+                [
+                    "--codes",
+                    self.path("own.npz"),
+                    "--metrics",
+                    "mig",
+                    "--seed",
+                    "1",
+                    "--out",
+                    out,
+                    "--overwrite",
+                    *quiet,
+                ],
+            )
         with open(os.path.join(out, "metrics.json")) as f:
             replaced = json.load(f)
         self.assertEqual((set(replaced["metrics"]), replaced["seed"]), ({"mig"}, 1))

@@ -49,7 +49,7 @@ class ExportFilesTest(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(parent)), sorted(["beta_vae_beta1_seed0", os.path.basename(running)]))
         self.assertFalse(os.path.exists(killed))
         # tempfile.mkdtemp made the SavedModel folder 0700: another user could not load it.
-        for folder, subfolders, names in os.walk(path):
+        for folder, _subfolders, names in os.walk(path):
             self.assertEqual(stat.S_IMODE(os.stat(folder).st_mode), 0o755, folder)
             for name in names:
                 self.assertEqual(stat.S_IMODE(os.stat(os.path.join(folder, name)).st_mode), 0o644, name)

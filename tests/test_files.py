@@ -65,8 +65,9 @@ class StaleTemporariesTest(unittest.TestCase):
         legacy = self.make(".data.tmp-x2sgypna")  # tempfile.mkdtemp's name: no process to check
         user = self.make("data.tmp")
         new = files.make_temp_dir(os.path.join(self.tmp, "data2"))
-        self.assertEqual(sorted(os.listdir(self.tmp)),
-                         sorted([alive, mine, other_host, legacy, user, os.path.basename(new)]))
+        self.assertEqual(
+            sorted(os.listdir(self.tmp)), sorted([alive, mine, other_host, legacy, user, os.path.basename(new)])
+        )
         self.assertNotIn(dead, os.listdir(self.tmp))
 
     def test_write_atomic_removes_its_stale_temporary_files(self):

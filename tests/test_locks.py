@@ -11,8 +11,10 @@ import unittest
 from bvae_tf.errors import UserError
 from bvae_tf.locks import folder_lock
 
-HOLD = "import sys, time; from bvae_tf.locks import folder_lock\nwith folder_lock(sys.argv[1], 'run'):\n" \
-       "    print('held', flush=True); time.sleep(60)"
+HOLD = (
+    "import sys, time; from bvae_tf.locks import folder_lock\nwith folder_lock(sys.argv[1], 'run'):\n"
+    "    print('held', flush=True); time.sleep(60)"
+)
 
 
 def hold_in_child(folder):

@@ -18,8 +18,9 @@ ROTATION = np.linalg.qr(np.random.default_rng(0).normal(size=(5, 5)))[0]
 # Noise fixed per image, as an encoder's output is: the same image always gets the same code.
 NOISE = np.random.default_rng(1).normal(size=(NUM_IMAGES, 5))
 # Small sizes keep the suite fast; the numbers below hold with margin at these sizes.
-SMALL = metrics.Sizes(num_train=1000, num_test=500, num_points_train=300, num_points_eval=150,
-                      batch_size=64, num_variance=1000)
+SMALL = metrics.Sizes(
+    num_train=1000, num_test=500, num_points_train=300, num_points_eval=150, batch_size=64, num_variance=1000
+)
 NO_DCI = ("mig", "zdiff", "zmin", "modularity", "sap")
 
 
@@ -136,8 +137,10 @@ class DCI(unittest.TestCase):
         results = [metrics.dci(*args, model="fast", n_jobs=jobs) for jobs in (1, None)]
         for r in results[1:]:
             np.testing.assert_array_equal(r.importance, results[0].importance)
-            self.assertEqual((r.disentanglement, r.completeness, r.informativeness),
-                             (results[0].disentanglement, results[0].completeness, results[0].informativeness))
+            self.assertEqual(
+                (r.disentanglement, r.completeness, r.informativeness),
+                (results[0].disentanglement, results[0].completeness, results[0].informativeness),
+            )
 
     def test_d_and_c_of_known_importance(self):
         d, c, _, _ = disentanglement_completeness(np.eye(3))

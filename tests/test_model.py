@@ -114,11 +114,13 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 @slow
 class MirroredTest(unittest.TestCase):
     def test_two_replicas_match_one_device(self):
-        out = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], cwd=ROOT, capture_output=True, text=True,
-                             timeout=300)
+        out = subprocess.run(
+            [sys.executable, "-c", MIRRORED_SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
         self.assertEqual(out.returncode, 0, out.stderr[-3000:])
-        values = dict(line.split() for line in out.stdout.splitlines() if line.split()[0] in
-                      ("replicas", "maxdiff", "moved"))
+        values = dict(
+            line.split() for line in out.stdout.splitlines() if line.split()[0] in ("replicas", "maxdiff", "moved")
+        )
         self.assertEqual(values["replicas"], "2")
         self.assertGreater(float(values["moved"]), 1e-3)  # four Adam steps really changed the weights
         self.assertLess(float(values["maxdiff"]), 1e-4)

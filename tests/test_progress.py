@@ -40,8 +40,10 @@ class Lines(unittest.TestCase):
     def test_bar_prints_every_30_seconds_when_slow(self):
         lines = self.steady_bar(9, 20, 1)
         # at 40 s, 80 s, 120 s and 160 s (each 30 s after the last line), none for 10 %
-        self.assertEqual([line.split(",")[0] for line in lines[1:-1]],
-                         ["encoding: 2/1", "encoding: 4/1", "encoding: 6/1", "encoding: 8/1"])
+        self.assertEqual(
+            [line.split(",")[0] for line in lines[1:-1]],
+            ["encoding: 2/1", "encoding: 4/1", "encoding: 6/1", "encoding: 8/1"],
+        )
         self.assertIn("stopped at 9/1,000", lines[-1])
 
     def test_no_mark_line_just_after_a_line_for_time(self):
@@ -54,8 +56,9 @@ class Lines(unittest.TestCase):
             clock.now = 33.0
             bar.update(10)  # the 30 % mark
         lines = stream.getvalue().splitlines()
-        self.assertEqual([line.split(" (")[0] for line in lines[1:-1]], ["encoding: 19/100 images",
-                                                                          "encoding: 30/100 images"])
+        self.assertEqual(
+            [line.split(" (")[0] for line in lines[1:-1]], ["encoding: 19/100 images", "encoding: 30/100 images"]
+        )
 
     def test_a_big_update_prints_one_line(self):
         progress, stream, clock = self.progress()

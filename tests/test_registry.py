@@ -17,8 +17,7 @@ from bvae_tf.metrics import registry
 from tests import toy_metric
 from tests.helpers import slow
 
-TINY_SIZES = dict(num_train=300, num_test=150, num_points_train=60, num_points_eval=40, batch_size=8,
-                  num_variance=300)
+TINY_SIZES = dict(num_train=300, num_test=150, num_points_train=60, num_points_eval=40, batch_size=8, num_variance=300)
 
 
 class RegistryTest(unittest.TestCase):
@@ -30,8 +29,7 @@ class RegistryTest(unittest.TestCase):
     def test_names_and_columns_must_be_new(self):
         with self.assertRaisesRegex(ValueError, "already registered"):
             registry.register(toy_metric.METRIC)
-        clash = registry.Metric("toy2", toy_metric.METRIC.sampler, toy_metric._score,
-                                (registry.Score("score", "mig"),))
+        clash = registry.Metric("toy2", toy_metric.METRIC.sampler, toy_metric._score, (registry.Score("score", "mig"),))
         with self.assertRaisesRegex(ValueError, "already taken"):
             registry.register(clash)
 
@@ -58,10 +56,14 @@ class RegistryTest(unittest.TestCase):
     def test_toy_metric_reaches_sweep_results_and_report_table(self):
         out = os.path.join(self.tmp, "sweep")
         config = SweepConfig(
-            settings=[("beta_vae", 1.0)], seeds=[0], out_dir=out,
-            training=TrainConfig.from_dict(epochs=1, subset=64, val_size=32, latent_dim=4, verbose=0,
-                                           data_dir=os.path.join(self.tmp, "data")),
-            evaluation=EvalSpec.create(preset="fast", sizes=TINY_SIZES, dci_model="fast"))
+            settings=[("beta_vae", 1.0)],
+            seeds=[0],
+            out_dir=out,
+            training=TrainConfig.from_dict(
+                epochs=1, subset=64, val_size=32, latent_dim=4, verbose=0, data_dir=os.path.join(self.tmp, "data")
+            ),
+            evaluation=EvalSpec.create(preset="fast", sizes=TINY_SIZES, dci_model="fast"),
+        )
         self.assertIn("toy", config.evaluation.metrics)
         with contextlib.redirect_stdout(io.StringIO()):
             sweep.run_sweep(config)

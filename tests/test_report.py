@@ -22,8 +22,16 @@ from tests.test_sweep import ENV, ROOT, TINY, read
 
 PNG = b"\x89PNG\r\n\x1a\n"
 # The β study's figures: what a β-VAE-only sweep writes (traversals nearest to β=5).
-BETA_FIGURES = ["loss_kl.png", "loss_recon.png", "loss_loss.png", "traversals_beta5.png", "metrics_vs_beta.png",
-                "matrices.png", "reconstructions.png", "tradeoff_recon_vs_mig.png"]
+BETA_FIGURES = [
+    "loss_kl.png",
+    "loss_recon.png",
+    "loss_loss.png",
+    "traversals_beta5.png",
+    "metrics_vs_beta.png",
+    "matrices.png",
+    "reconstructions.png",
+    "tradeoff_recon_vs_mig.png",
+]
 
 
 def embedded_images(page):
@@ -39,9 +47,28 @@ class PipelineReportTest(unittest.TestCase):
         self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
         out = os.path.join(tmp, "study")
         result = subprocess.run(
-            [sys.executable, os.path.join(ROOT, "pipelines", "beta_study.py"), "--quick", "--out", out,
-             "--betas", "1", "5", "--seeds", "0", "1", "--data-dir", os.path.join(tmp, "data"), *TINY],
-            cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=900)
+            [
+                sys.executable,
+                os.path.join(ROOT, "pipelines", "beta_study.py"),
+                "--quick",
+                "--out",
+                out,
+                "--betas",
+                "1",
+                "5",
+                "--seeds",
+                "0",
+                "1",
+                "--data-dir",
+                os.path.join(tmp, "data"),
+                *TINY,
+            ],
+            cwd=ROOT,
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         self.assertEqual(result.returncode, 0, result.stdout[-3000:] + result.stderr[-3000:])
         self.assertRegex(result.stdout, r"beta study: 4 trials, .* expect about")
         report_dir = os.path.join(out, "report")
@@ -101,17 +128,28 @@ class ModelZooReportTest(unittest.TestCase):
         return sorted(name for name in os.listdir(self.report_dir) if name.endswith(".png"))
 
     def test_figures_per_model_and_the_comparison(self):
-        expected = ["losses_beta_vae.png", "losses_beta_tcvae.png", "traversals_beta_vae.png",
-                    "traversals_beta_tcvae.png", "metrics_vs_beta_beta_vae.png", "metrics_vs_beta_beta_tcvae.png",
-                    "models_comparison.png", "matrices.png", "reconstructions.png", "tradeoff_recon_vs_mig.png"]
+        expected = [
+            "losses_beta_vae.png",
+            "losses_beta_tcvae.png",
+            "traversals_beta_vae.png",
+            "traversals_beta_tcvae.png",
+            "metrics_vs_beta_beta_vae.png",
+            "metrics_vs_beta_beta_tcvae.png",
+            "models_comparison.png",
+            "matrices.png",
+            "reconstructions.png",
+            "tradeoff_recon_vs_mig.png",
+        ]
         self.assertEqual(self.figures(), sorted(expected))
         for name in expected:
             with open(os.path.join(self.report_dir, name), "rb") as f:
                 self.assertEqual(f.read(8), PNG, name)
 
     def test_table_has_a_row_per_model_and_value_with_its_seeds(self):
-        self.assertEqual(summary_rows(self.report_dir), {("beta_vae", "beta", 1.0): 1, ("beta_vae", "beta", 4.0): 2,
-                                                         ("beta_tcvae", "beta", 2.0): 1})
+        self.assertEqual(
+            summary_rows(self.report_dir),
+            {("beta_vae", "beta", 1.0): 1, ("beta_vae", "beta", 4.0): 2, ("beta_tcvae", "beta", 2.0): 1},
+        )
         markdown = read(os.path.join(self.report_dir, "summary.md"))
         self.assertIn("| model | β | seeds | recon (val) |", markdown)
         self.assertRegex(markdown, r"\| beta_vae \| 4 \| 2 \| [0-9.]+ ± [0-9.]+ \|")
@@ -138,8 +176,10 @@ class ModelZooReportTest(unittest.TestCase):
             with contextlib.redirect_stdout(io.StringIO()):
                 report.main([sweep, "--traversal-beta", "5"])
             out = os.path.join(sweep, "report")
-            self.assertEqual(sorted(n for n in os.listdir(out) if n.endswith(".png")),  # β=4 is nearest to 5
-                             sorted(n.replace("beta5", "beta4") for n in BETA_FIGURES))
+            self.assertEqual(
+                sorted(n for n in os.listdir(out) if n.endswith(".png")),  # β=4 is nearest to 5
+                sorted(n.replace("beta5", "beta4") for n in BETA_FIGURES),
+            )
             self.assertEqual(summary_rows(out), {("beta_vae", "beta", 1.0): 1, ("beta_vae", "beta", 4.0): 2})
             pages[schema] = read(os.path.join(out, "summary.md")).split("\n", 1)[1]  # all but the title
         self.assertEqual(pages["new"], pages["legacy"])
@@ -163,12 +203,31 @@ class LoadSweepTest(unittest.TestCase):
         for k, (model, hyperparameter, value, seed) in enumerate(trials):
             run = os.path.join(self.tmp, "runs", report.trial_name(model, hyperparameter, value, seed))
             os.makedirs(run)
-            pd.DataFrame({"epoch": [0, 1], "loss": [90.0, 80.0], "recon": [80.0, 70.0], "kl": [10.0, 10.0],
-                          "val_loss": [91.0, 81.0], "val_recon": [81.0, 71.0], "val_kl": [10.0, 10.0],
-                          "tc": [1.0, 0.5]}).to_csv(os.path.join(run, "history.csv"), index=False)
-            rows.append({"model": model, "hyperparameter": hyperparameter, "value": value, "seed": seed,
-                         "val_recon": 71.0 + k, "val_kl": 10.0, "val_loss": 81.0 + k, "active_latents_kl": 3,
-                         **{column: 0.1 * (k + 1) for column in report.metric_labels()}})
+            pd.DataFrame(
+                {
+                    "epoch": [0, 1],
+                    "loss": [90.0, 80.0],
+                    "recon": [80.0, 70.0],
+                    "kl": [10.0, 10.0],
+                    "val_loss": [91.0, 81.0],
+                    "val_recon": [81.0, 71.0],
+                    "val_kl": [10.0, 10.0],
+                    "tc": [1.0, 0.5],
+                }
+            ).to_csv(os.path.join(run, "history.csv"), index=False)
+            rows.append(
+                {
+                    "model": model,
+                    "hyperparameter": hyperparameter,
+                    "value": value,
+                    "seed": seed,
+                    "val_recon": 71.0 + k,
+                    "val_kl": 10.0,
+                    "val_loss": 81.0 + k,
+                    "active_latents_kl": 3,
+                    **{column: 0.1 * (k + 1) for column in report.metric_labels()},
+                }
+            )
         pd.DataFrame(rows).to_csv(os.path.join(self.tmp, "results.csv"), index=False)
 
     def test_failed_trials_are_left_out_and_named(self):
@@ -192,14 +251,21 @@ class LoadSweepTest(unittest.TestCase):
         self.assertEqual(report.setting("lambda_od", 5.0), "λ_od=5")
 
     def test_table_rows_per_model_and_value_mean_alone_for_one_seed(self):
-        self.fake_sweep([("factor_vae", "gamma", 30.0, 0), ("beta_vae", "beta", 4.0, 1), ("beta_vae", "beta", 4.0, 0),
-                         ("factor_vae", "gamma", 10.0, 0)])
+        self.fake_sweep(
+            [
+                ("factor_vae", "gamma", 30.0, 0),
+                ("beta_vae", "beta", 4.0, 1),
+                ("beta_vae", "beta", 4.0, 0),
+                ("factor_vae", "gamma", 10.0, 0),
+            ]
+        )
         results, histories = report.load_sweep(self.tmp)
         self.assertEqual(report.models(results), ["beta_vae", "factor_vae"])  # the zoo's order
         self.assertEqual(sorted(histories["epoch"].unique()), [1, 2])
         table = report.summarize(results)
-        self.assertEqual(list(table.index), [("beta_vae", "beta", 4.0), ("factor_vae", "gamma", 10.0),
-                                             ("factor_vae", "gamma", 30.0)])
+        self.assertEqual(
+            list(table.index), [("beta_vae", "beta", 4.0), ("factor_vae", "gamma", 10.0), ("factor_vae", "gamma", 30.0)]
+        )
         self.assertEqual(list(table[("seeds", "n")]), [2, 1, 1])
         text = report.format_table(table)
         self.assertEqual(list(text.index.names), ["model", "setting"])
@@ -214,12 +280,21 @@ class LoadSweepTest(unittest.TestCase):
         self.assertEqual(report.spread_label(pd.Series([2, 3])), "mean ± std over n=2–3 seeds")
 
     def test_comparison_metric_and_loss_figures_from_files_only(self):
-        self.fake_sweep([("beta_vae", "beta", 1.0, 0), ("beta_vae", "beta", 4.0, 0), ("annealed_vae", "c_max", 0.0, 0),
-                         ("annealed_vae", "c_max", 25.0, 0), ("dip_vae_ii", "lambda_od", 5.0, 0)])
+        self.fake_sweep(
+            [
+                ("beta_vae", "beta", 1.0, 0),
+                ("beta_vae", "beta", 4.0, 0),
+                ("annealed_vae", "c_max", 0.0, 0),
+                ("annealed_vae", "c_max", 25.0, 0),
+                ("dip_vae_ii", "lambda_od", 5.0, 0),
+            ]
+        )
         results, histories = report.load_sweep(self.tmp)
-        names = [report.plot_comparison(results, self.tmp),
-                 report.plot_metrics(results[results["model"] == "annealed_vae"], self.tmp, "m.png"),  # C_max=0: symlog
-                 report.plot_losses(histories[histories["model"] == "beta_vae"], "beta", self.tmp, "l.png")]
+        names = [
+            report.plot_comparison(results, self.tmp),
+            report.plot_metrics(results[results["model"] == "annealed_vae"], self.tmp, "m.png"),  # C_max=0: symlog
+            report.plot_losses(histories[histories["model"] == "beta_vae"], "beta", self.tmp, "l.png"),
+        ]
         self.assertEqual(names, ["models_comparison.png", "m.png", "l.png"])
         for name in names:
             with open(os.path.join(self.tmp, name), "rb") as f:

@@ -22,10 +22,30 @@ from tests.helpers import slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Tiny trials: one epoch on 64 images, metrics on a few hundred points (seconds each).
-TINY = ["--epochs", "1", "--subset", "64", "--val-size", "32", "--latent-dim", "4",
-        "--metric-size", "num_train=300", "--metric-size", "num_test=150", "--metric-size", "num_points_train=60",
-        "--metric-size", "num_points_eval=40", "--metric-size", "batch_size=8", "--metric-size", "num_variance=300",
-        "--dci-model", "fast"]
+TINY = [
+    "--epochs",
+    "1",
+    "--subset",
+    "64",
+    "--val-size",
+    "32",
+    "--latent-dim",
+    "4",
+    "--metric-size",
+    "num_train=300",
+    "--metric-size",
+    "num_test=150",
+    "--metric-size",
+    "num_points_train=60",
+    "--metric-size",
+    "num_points_eval=40",
+    "--metric-size",
+    "batch_size=8",
+    "--metric-size",
+    "num_variance=300",
+    "--dci-model",
+    "fast",
+]
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
 
 
@@ -67,9 +87,15 @@ class SweepTest(unittest.TestCase):
 
     def finished_trials(self):
         """Each finished trial's history and SavedModel time: both must survive a restart untouched."""
-        return {path: (read(os.path.join(os.path.dirname(path), "history.csv")), os.path.getmtime(
-                    os.path.join(self.out, "saved_models", os.path.basename(os.path.dirname(path)), "saved_model.pb")))
-                for path in glob.glob(os.path.join(self.out, "runs", "*", "result.json"))}
+        return {
+            path: (
+                read(os.path.join(os.path.dirname(path), "history.csv")),
+                os.path.getmtime(
+                    os.path.join(self.out, "saved_models", os.path.basename(os.path.dirname(path)), "saved_model.pb")
+                ),
+            )
+            for path in glob.glob(os.path.join(self.out, "runs", "*", "result.json"))
+        }
 
     def test_killed_sweep_resumes_without_retraining(self):
         command = sweep_command(self.out, self.data, "--betas", "1", "50", "--seeds", "0", "1")
@@ -85,8 +111,10 @@ class SweepTest(unittest.TestCase):
         last = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
         self.assertEqual(last.returncode, 0, last.stdout[-3000:] + last.stderr[-3000:])
         results = pd.read_csv(os.path.join(self.out, "results.csv"))
-        self.assertEqual(sorted(zip(results["model"], results["value"], results["seed"])),
-                         [("beta_vae", 1.0, 0), ("beta_vae", 1.0, 1), ("beta_vae", 50.0, 0), ("beta_vae", 50.0, 1)])
+        self.assertEqual(
+            sorted(zip(results["model"], results["value"], results["seed"])),
+            [("beta_vae", 1.0, 0), ("beta_vae", 1.0, 1), ("beta_vae", 50.0, 0), ("beta_vae", 50.0, 1)],
+        )
         self.assertEqual(set(results["hyperparameter"]), {"beta"})
         for column in ("mig", "zdiff", "zmin", "modularity", "dci_disentanglement", "sap", "val_recon", "val_kl"):
             self.assertTrue(results[column].notna().all(), column)
@@ -100,8 +128,14 @@ class SweepTest(unittest.TestCase):
         for history, _ in final.values():
             self.assertEqual(len(history.strip().splitlines()), 2)  # header + one epoch
         # A different grid in the same folder is refused, with a clear message and exit 2.
-        other = subprocess.run(sweep_command(self.out, self.data, "--betas", "2", "--seeds", "0"), cwd=ROOT,
-                               env=ENV, capture_output=True, text=True, timeout=300)
+        other = subprocess.run(
+            sweep_command(self.out, self.data, "--betas", "2", "--seeds", "0"),
+            cwd=ROOT,
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         self.assertEqual(other.returncode, 2)
         self.assertRegex(other.stderr.strip().splitlines()[-1], r"^error: .*other settings \(settings")
 
@@ -121,12 +155,30 @@ class SweepTest(unittest.TestCase):
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         command = sweep_command(self.out, self.data, "--model", "beta_tcvae", "--values", "1", "4", "--seeds", "0", "1")
-        subprocess.run([sys.executable, "-m", "bvae_tf.data", "prepare", "--out", self.data, "--subset", "64",
-                        "--val-size", "32", "--quiet"], cwd=ROOT, env=ENV, check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bvae_tf.data",
+                "prepare",
+                "--out",
+                self.data,
+                "--subset",
+                "64",
+                "--val-size",
+                "32",
+                "--quiet",
+            ],
+            cwd=ROOT,
+            env=ENV,
+            check=True,
+            capture_output=True,
+        )
         processes = {}
         for role in ("chief", "tuner0", "tuner1"):
-            env = dict(ENV, KERASTUNER_TUNER_ID=role, KERASTUNER_ORACLE_IP="127.0.0.1",
-                       KERASTUNER_ORACLE_PORT=str(port))
+            env = dict(
+                ENV, KERASTUNER_TUNER_ID=role, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port)
+            )
             log = open(os.path.join(self.tmp, f"{role}.log"), "w")
             processes[role] = (subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log)
             if role == "chief":
@@ -142,7 +194,9 @@ class SweepTest(unittest.TestCase):
         results = pd.read_csv(os.path.join(self.out, "results.csv"))
         self.assertEqual(len(results), 4)
         self.assertEqual(set(results["worker"]), {"tuner0", "tuner1"})
-        self.assertEqual(sorted(set(zip(results["model"], results["value"]))), [("beta_tcvae", 1.0), ("beta_tcvae", 4.0)])
+        self.assertEqual(
+            sorted(set(zip(results["model"], results["value"]))), [("beta_tcvae", 1.0), ("beta_tcvae", 4.0)]
+        )
         self.assertTrue(results["mig"].notna().all())
         for row in results.itertuples():
             self.assertFalse(os.path.isabs(row.saved_model))  # relative: the sweep folder can move
@@ -177,16 +231,25 @@ class SweepBadInputTest(unittest.TestCase):
             self.assertRegex(stderr.getvalue().strip(), f"^error: [^\n]*{message}[^\n]*$")  # one line
             self.assertEqual(os.listdir(tmp), [])
         # The command itself, once, in a subprocess: the same line and exit code, no traceback.
-        result = subprocess.run(sweep_command(out, os.path.join(tmp, "data"), "--betas", "1", "-1"), cwd=ROOT,
-                                env=ENV, capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            sweep_command(out, os.path.join(tmp, "data"), "--betas", "1", "-1"),
+            cwd=ROOT,
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         self.assertEqual(result.returncode, 2, result.stderr[-2000:])
         self.assertNotIn("Traceback", result.stderr)
         self.assertRegex(result.stderr.strip().splitlines()[-1], "^error: --betas must be finite numbers >= 0")
 
     def test_a_changed_training_setting_is_named(self):
         tmp = tempfile.mkdtemp()
-        config = sweep.config_from_args(sweep.build_parser().parse_args(
-            ["--out", os.path.join(tmp, "sweep"), "--data-dir", os.path.join(tmp, "data"), *TINY]))
+        config = sweep.config_from_args(
+            sweep.build_parser().parse_args(
+                ["--out", os.path.join(tmp, "sweep"), "--data-dir", os.path.join(tmp, "data"), *TINY]
+            )
+        )
         folder = SweepFolder(config.out_dir)
         os.makedirs(folder.path)
         identity = config.to_dict()

@@ -30,15 +30,22 @@ class BenchGpuTest(unittest.TestCase):
     def test_script_without_gpu_exits_0_with_a_note(self):
         if shutil.which("nvidia-smi"):
             self.skipTest("nvidia-smi is here: the script would run the whole GPU suite")
-        out = subprocess.run(["bash", os.path.join(ROOT, "tools", "bench_gpu.sh")], cwd=ROOT,
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            ["bash", os.path.join(ROOT, "tools", "bench_gpu.sh")], cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
         self.check_note(out)
 
     def test_suite_without_a_tensorflow_gpu_exits_0_with_a_note(self):
         # What the script runs when nvidia-smi sees a GPU but TensorFlow does not.
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": "-1", "BENCH_GPU_NVIDIA_SMI": "Some GPU"}
-        out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "bench_train.py"), "--gpu-suite"],
-                             cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+        out = subprocess.run(
+            [sys.executable, os.path.join(ROOT, "tools", "bench_train.py"), "--gpu-suite"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
         self.check_note(out)
         self.assertIn("Some GPU", json.loads(out.stdout)["note"])
 
@@ -51,10 +58,23 @@ class FlopCountTest(unittest.TestCase):
         mac = 2  # FLOPs per multiply-add
         # Conv 4x4 stride 2: a MAC per output pixel, per tap, per input and output channel;
         # ConvTranspose: per input pixel instead. Dense: in x out.
-        encoder = [32 * 32 * 16 * 1 * 32, 16 * 16 * 16 * 32 * 32, 8 * 8 * 16 * 32 * 64, 4 * 4 * 16 * 64 * 64,
-                   1024 * 256, 256 * 10, 256 * 10]
-        decoder = [10 * 256, 256 * 1024, 4 * 4 * 16 * 64 * 64, 8 * 8 * 16 * 64 * 32, 16 * 16 * 16 * 32 * 32,
-                   32 * 32 * 16 * 32 * 1]
+        encoder = [
+            32 * 32 * 16 * 1 * 32,
+            16 * 16 * 16 * 32 * 32,
+            8 * 8 * 16 * 32 * 64,
+            4 * 4 * 16 * 64 * 64,
+            1024 * 256,
+            256 * 10,
+            256 * 10,
+        ]
+        decoder = [
+            10 * 256,
+            256 * 1024,
+            4 * 4 * 16 * 64 * 64,
+            8 * 8 * 16 * 64 * 32,
+            16 * 16 * 16 * 32 * 32,
+            32 * 32 * 16 * 32 * 1,
+        ]
         expected = [mac * n for n in encoder + decoder]
         forward = bench.layer_flops(model)
         self.assertEqual(forward, expected)
@@ -66,9 +86,26 @@ class FlopCountTest(unittest.TestCase):
 @slow
 class BenchModelsTest(unittest.TestCase):
     def test_images_per_second_of_each_model_and_the_shares(self):
-        out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "bench_train.py"), "--model", "beta_vae",
-                              "factor_vae", "beta_tcvae", "--batch-sizes", "16", "--images", "64", "--race-steps", "8"],
-                             cwd=ROOT, capture_output=True, text=True, timeout=600)
+        out = subprocess.run(
+            [
+                sys.executable,
+                os.path.join(ROOT, "tools", "bench_train.py"),
+                "--model",
+                "beta_vae",
+                "factor_vae",
+                "beta_tcvae",
+                "--batch-sizes",
+                "16",
+                "--images",
+                "64",
+                "--race-steps",
+                "8",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         self.assertEqual(out.returncode, 0, out.stderr[-3000:])
         row = json.loads(out.stdout)["models"]["16"]
         self.assertEqual(set(row), {"beta_vae", "factor_vae", "beta_tcvae"})

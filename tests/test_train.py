@@ -33,8 +33,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_module(args, cwd):
-    return subprocess.run([sys.executable, "-m", "bvae_tf.train", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "PYTHONPATH": ROOT})
+    return subprocess.run(
+        [sys.executable, "-m", "bvae_tf.train", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
 
 
 def read_json(path):
@@ -61,9 +67,24 @@ class CommandLineRunTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp()
-        cls.args = ["--beta", "5", "--epochs", "1", "--subset", "2000", "--val-size", "100", "--verbose", "0",
-                    "--runs-dir", f"{cls.tmp}/runs", "--saved-models-dir", f"{cls.tmp}/saved_models",
-                    "--data-dir", f"{cls.tmp}/data"]
+        cls.args = [
+            "--beta",
+            "5",
+            "--epochs",
+            "1",
+            "--subset",
+            "2000",
+            "--val-size",
+            "100",
+            "--verbose",
+            "0",
+            "--runs-dir",
+            f"{cls.tmp}/runs",
+            "--saved-models-dir",
+            f"{cls.tmp}/saved_models",
+            "--data-dir",
+            f"{cls.tmp}/data",
+        ]
         cls.out = run_module(cls.args, cls.tmp)
         cls.run_dir = os.path.join(cls.tmp, "runs", "beta_vae_beta5_seed0")
 
@@ -75,8 +96,11 @@ class CommandLineRunTest(unittest.TestCase):
         self.assertEqual(self.out.returncode, 0, self.out.stderr[-3000:])
         self.assertIn("epoch 1/1 | loss", self.out.stdout)
         # TensorFlow's start-up notes (CUDA probe, oneDNN, CPU features) and INFO lines stay off the console.
-        notes = [line for line in self.out.stderr.splitlines()
-                 if re.match(r"^I\d{4} |^WARNING: All log messages before absl|^To enable the following", line)]
+        notes = [
+            line
+            for line in self.out.stderr.splitlines()
+            if re.match(r"^I\d{4} |^WARNING: All log messages before absl|^To enable the following", line)
+        ]
         self.assertEqual(notes, [])
         for path in ("config.json", "history.csv", "checkpoints/latest.weights.h5", "backup/training_metadata.json"):
             self.assertTrue(os.path.isfile(os.path.join(self.run_dir, path)), path)
@@ -87,8 +111,17 @@ class CommandLineRunTest(unittest.TestCase):
         self.assertEqual(config["data"]["counts"], {"train": 2000, "validation": 100})
         with open(os.path.join(self.run_dir, "history.csv")) as f:
             header = f.readline().strip().split(",")
-        for column in ("loss", "recon", "kl", "kl_9", "active_latents", "val_loss", "beta", "learning_rate",
-                       "epoch_seconds"):
+        for column in (
+            "loss",
+            "recon",
+            "kl",
+            "kl_9",
+            "active_latents",
+            "val_loss",
+            "beta",
+            "learning_rate",
+            "epoch_seconds",
+        ):
             self.assertIn(column, header)
         export = os.path.join(self.tmp, "saved_models", "beta_vae_beta5_seed0")
         self.assertTrue(os.path.isfile(os.path.join(export, "saved_model.pb")))
@@ -99,8 +132,15 @@ class CommandLineRunTest(unittest.TestCase):
 
     def test_tensorboard_tags(self):
         train_tags = event_tags(os.path.join(self.run_dir, "logs", "train"))
-        for tag in ("epoch_loss", "epoch_recon", "epoch_kl", "epoch_kl_0", "epoch_active_latents",
-                    "epoch_beta", "epoch_learning_rate"):
+        for tag in (
+            "epoch_loss",
+            "epoch_recon",
+            "epoch_kl",
+            "epoch_kl_0",
+            "epoch_active_latents",
+            "epoch_beta",
+            "epoch_learning_rate",
+        ):
             self.assertEqual(train_tags.get(tag), "scalars", tag)
         self.assertEqual(train_tags.get("inputs_vs_reconstructions"), "images")
         self.assertEqual(train_tags.get("latent_traversal"), "images")
@@ -127,9 +167,18 @@ class InProcessTrainTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp()
-        cls.config = dict(beta=4.0, epochs=1, subset=256, val_size=64, batch_size=32, verbose=0,
-                          runs_dir=f"{cls.tmp}/runs", saved_models_dir=f"{cls.tmp}/saved_models",
-                          data_dir=f"{cls.tmp}/data", name="tiny")
+        cls.config = dict(
+            beta=4.0,
+            epochs=1,
+            subset=256,
+            val_size=64,
+            batch_size=32,
+            verbose=0,
+            runs_dir=f"{cls.tmp}/runs",
+            saved_models_dir=f"{cls.tmp}/saved_models",
+            data_dir=f"{cls.tmp}/data",
+            name="tiny",
+        )
         cls.result = train(cls.config)
         cls.policy_after = keras.config.dtype_policy().name
         # The resume test re-exports over this SavedModel: keep the first one and its encoding.
@@ -158,14 +207,13 @@ class InProcessTrainTest(unittest.TestCase):
         script = textwrap.dedent(f"""
             import sys, numpy as np, tensorflow as tf
             model = tf.saved_model.load({self.export!r})
-            images = np.load({self.tmp + '/images.npy'!r})
-            np.save({self.tmp + '/mean.npy'!r}, model.encode(images)["mean"].numpy())
+            images = np.load({self.tmp + "/images.npy"!r})
+            np.save({self.tmp + "/mean.npy"!r}, model.encode(images)["mean"].numpy())
             print("signatures", ",".join(sorted(model.signatures)))
             print("decoder", ",".join(model.signatures["decoder"](latent_vectors=tf.zeros([2, 10]))))
             print("imported", any(name.startswith("bvae_tf") for name in sys.modules))
         """)
-        out = subprocess.run([sys.executable, "-c", script], cwd=self.tmp, capture_output=True, text=True,
-                             timeout=300)
+        out = subprocess.run([sys.executable, "-c", script], cwd=self.tmp, capture_output=True, text=True, timeout=300)
         self.assertEqual(out.returncode, 0, out.stderr[-3000:])
         np.testing.assert_allclose(np.load(f"{self.tmp}/mean.npy"), self.expected_mean, atol=1e-5)
         lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
@@ -266,10 +314,14 @@ class BadInputTest(unittest.TestCase):
             open(f"{tmp}/sm", "w").close()
             stderr = io.StringIO()
             with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as exit_:
-                run_cli(main, ["--runs-dir", f"{tmp}/runs", "--saved-models-dir", f"{tmp}/sm", "--data-dir", f"{tmp}/d"])
+                run_cli(
+                    main, ["--runs-dir", f"{tmp}/runs", "--saved-models-dir", f"{tmp}/sm", "--data-dir", f"{tmp}/d"]
+                )
             self.assertEqual(exit_.exception.code, 2)
-            self.assertEqual(stderr.getvalue().strip(), f"error: --saved-models-dir: {tmp}/sm is a file, not a folder; "
-                                                        "choose a folder")
+            self.assertEqual(
+                stderr.getvalue().strip(),
+                f"error: --saved-models-dir: {tmp}/sm is a file, not a folder; choose a folder",
+            )
             self.assertEqual(os.listdir(tmp), ["sm"])
 
     def test_a_run_in_use_by_another_process_is_refused(self):
@@ -278,8 +330,25 @@ class BadInputTest(unittest.TestCase):
             try:
                 stderr = io.StringIO()
                 with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as exit_:
-                    run_cli(main, ["--epochs", "1", "--subset", "64", "--val-size", "16", "--runs-dir", f"{tmp}/runs",
-                                   "--saved-models-dir", f"{tmp}/sm", "--data-dir", f"{tmp}/d", "--verbose", "0"])
+                    run_cli(
+                        main,
+                        [
+                            "--epochs",
+                            "1",
+                            "--subset",
+                            "64",
+                            "--val-size",
+                            "16",
+                            "--runs-dir",
+                            f"{tmp}/runs",
+                            "--saved-models-dir",
+                            f"{tmp}/sm",
+                            "--data-dir",
+                            f"{tmp}/d",
+                            "--verbose",
+                            "0",
+                        ],
+                    )
             finally:
                 child.kill()
                 child.wait()
@@ -290,8 +359,9 @@ class BadInputTest(unittest.TestCase):
 
     def test_parser_defaults_are_the_reports(self):
         args = build_parser().parse_args([])
-        self.assertEqual((args.latent_dim, args.learning_rate, args.batch_size, args.epochs, args.seed),
-                         (10, 1e-3, 32, 10, 0))
+        self.assertEqual(
+            (args.latent_dim, args.learning_rate, args.batch_size, args.epochs, args.seed), (10, 1e-3, 32, 10, 0)
+        )
         self.assertEqual((args.subset, args.val_size, args.source), (50_000, 5_000, ["render"]))
 
 
@@ -299,9 +369,27 @@ class BadInputTest(unittest.TestCase):
 class MultiWorkerTest(unittest.TestCase):
     def test_multi_worker_strategy_trains(self):
         with tempfile.TemporaryDirectory() as tmp:
-            out = run_module(["--strategy", "multi_worker", "--epochs", "1", "--subset", "128", "--val-size", "32",
-                              "--verbose", "0", "--runs-dir", f"{tmp}/runs", "--saved-models-dir", f"{tmp}/sm",
-                              "--data-dir", f"{tmp}/d"], tmp)
+            out = run_module(
+                [
+                    "--strategy",
+                    "multi_worker",
+                    "--epochs",
+                    "1",
+                    "--subset",
+                    "128",
+                    "--val-size",
+                    "32",
+                    "--verbose",
+                    "0",
+                    "--runs-dir",
+                    f"{tmp}/runs",
+                    "--saved-models-dir",
+                    f"{tmp}/sm",
+                    "--data-dir",
+                    f"{tmp}/d",
+                ],
+                tmp,
+            )
             self.assertEqual(out.returncode, 0, out.stderr[-3000:])
             self.assertTrue(os.path.isfile(f"{tmp}/sm/beta_vae_beta1_seed0/saved_model.pb"))
 
@@ -310,14 +398,33 @@ class MultiWorkerTest(unittest.TestCase):
 class InterruptTest(unittest.TestCase):
     def test_ctrl_c_prints_how_to_resume_and_the_hint_resumes(self):
         with tempfile.TemporaryDirectory() as tmp:
-            args = ["--epochs", "3", "--subset", "1000", "--val-size", "64", "--verbose", "0", "--runs-dir",
-                    f"{tmp}/runs", "--saved-models-dir", f"{tmp}/sm", "--data-dir", f"{tmp}/d"]
-            process = subprocess.Popen([sys.executable, "-m", "bvae_tf.train", *args], cwd=tmp, text=True,
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                       env={**os.environ, "PYTHONPATH": ROOT, "PYTHONUNBUFFERED": "1"},
-                                       # Ctrl-C's default action, even if this suite runs where SIGINT is
-                                       # ignored (a background job), which the child would inherit.
-                                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+            args = [
+                "--epochs",
+                "3",
+                "--subset",
+                "1000",
+                "--val-size",
+                "64",
+                "--verbose",
+                "0",
+                "--runs-dir",
+                f"{tmp}/runs",
+                "--saved-models-dir",
+                f"{tmp}/sm",
+                "--data-dir",
+                f"{tmp}/d",
+            ]
+            process = subprocess.Popen(
+                [sys.executable, "-m", "bvae_tf.train", *args],
+                cwd=tmp,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env={**os.environ, "PYTHONPATH": ROOT, "PYTHONUNBUFFERED": "1"},
+                # Ctrl-C's default action, even if this suite runs where SIGINT is
+                # ignored (a background job), which the child would inherit.
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            )
             try:
                 for line in process.stdout:  # the first epoch's summary line
                     if line.startswith("epoch 1/3"):
@@ -329,8 +436,11 @@ class InterruptTest(unittest.TestCase):
             self.assertEqual(process.returncode, 130, stderr[-3000:])
             self.assertNotIn("Traceback", stderr)
             last = stderr.strip().splitlines()[-1]
-            self.assertRegex(last, r"^interrupted; the run keeps its last finished epoch; continue it with: "
-                                   r"python -m bvae_tf.train .*--resume$")
+            self.assertRegex(
+                last,
+                r"^interrupted; the run keeps its last finished epoch; continue it with: "
+                r"python -m bvae_tf.train .*--resume$",
+            )
             resumed = run_module(shlex.split(last.split("continue it with: python -m bvae_tf.train ")[1]), tmp)
             self.assertEqual(resumed.returncode, 0, resumed.stderr[-3000:])
             history = pd.read_csv(f"{tmp}/runs/beta_vae_beta1_seed0/history.csv")
@@ -391,15 +501,31 @@ class TwoWorkersTest(unittest.TestCase):
             cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
             workers = []
             for index in range(2):
-                env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster,
-                                                             "task": {"type": "worker", "index": index}}))
+                env = dict(
+                    os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+                )
                 log = open(os.path.join(tmp, f"worker{index}.log"), "w")
-                workers.append((subprocess.Popen([sys.executable, script, os.path.join(tmp, f"w{index}.npz")],
-                                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log))
-            single = subprocess.run([sys.executable, script, os.path.join(tmp, "single.npz")], cwd=ROOT,
-                                    capture_output=True, text=True, timeout=300)
+                workers.append(
+                    (
+                        subprocess.Popen(
+                            [sys.executable, script, os.path.join(tmp, f"w{index}.npz")],
+                            cwd=ROOT,
+                            env=env,
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                        ),
+                        log,
+                    )
+                )
+            single = subprocess.run(
+                [sys.executable, script, os.path.join(tmp, "single.npz")],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             try:
-                for index, (process, log) in enumerate(workers):
+                for process, log in workers:
                     process.wait(timeout=300)
                     with open(log.name) as f:
                         output = f.read()

@@ -18,7 +18,7 @@ from bvae_tf import objectives
 from bvae_tf.data.dsprites import DSprites, render_dsprites
 from bvae_tf.export import export_model
 from bvae_tf.model import BetaVAE
-from bvae_tf.zoo import MODEL_CLASSES, AnnealedVAE, BetaTCVAE, DIPVAE, FactorVAE, accuracy, make_model
+from bvae_tf.zoo import DIPVAE, MODEL_CLASSES, AnnealedVAE, BetaTCVAE, FactorVAE, accuracy, make_model
 from tests.helpers import slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -72,8 +72,9 @@ class SpecialCasesTest(unittest.TestCase):
             self.assertEqual(terms["dip"], 0.0)
 
     def test_annealed_vae_with_c_max_0_and_gamma_beta(self):
-        terms = self.assert_same_loss(AnnealedVAE(latent_dim=6, c_max=0.0, gamma=4.0, iteration_threshold=10, seed=3),
-                                      4.0)
+        terms = self.assert_same_loss(
+            AnnealedVAE(latent_dim=6, c_max=0.0, gamma=4.0, iteration_threshold=10, seed=3), 4.0
+        )
         self.assertEqual(terms["capacity"], 0.0)
 
     def test_regularizers_are_the_papers(self):
@@ -83,8 +84,9 @@ class SpecialCasesTest(unittest.TestCase):
         mean, logvar = (keras.ops.convert_to_numpy(t) for t in tcvae.encoder(images))
         tc = float(objectives.total_correlation(terms["z"], mean, logvar))
         np.testing.assert_allclose(terms["loss"], terms["recon"] + terms["kl"] + 3.0 * tc, rtol=1e-5)
-        annealed = spread_posterior(compiled(AnnealedVAE(latent_dim=6, c_max=10.0, gamma=100.0, iteration_threshold=4,
-                                                         seed=1)))
+        annealed = spread_posterior(
+            compiled(AnnealedVAE(latent_dim=6, c_max=10.0, gamma=100.0, iteration_threshold=4, seed=1))
+        )
         annealed.optimizer.iterations.assign(2)
         terms = numpy_terms(annealed, images)
         self.assertAlmostEqual(float(terms["capacity"]), 5.0)
@@ -121,14 +123,18 @@ class FactorVAETest(unittest.TestCase):
             model = FactorVAE(latent_dim=4, gamma=10.0, seed=0)
             model.build()
             critic_optimizer = keras.optimizers.Adam(0.0 if frozen == "discriminator" else 1e-3)
-            model.compile(optimizer=keras.optimizers.Adam(0.0 if frozen == "vae" else 1e-3),
-                          discriminator_optimizer=critic_optimizer)
+            model.compile(
+                optimizer=keras.optimizers.Adam(0.0 if frozen == "vae" else 1e-3),
+                discriminator_optimizer=critic_optimizer,
+            )
             vae_before = [w.copy() for w in model.encoder.get_weights() + model.decoder.get_weights()]
             critic_before = [w.copy() for w in model.discriminator.get_weights()]
             history = model.fit(tf.data.Dataset.from_tensors(images), epochs=1, verbose=0).history
             logs = {key: values[-1] for key, values in history.items()}
-            vae_moved = max(np.abs(a - b).max() for a, b in
-                            zip(vae_before, model.encoder.get_weights() + model.decoder.get_weights()))
+            vae_moved = max(
+                np.abs(a - b).max()
+                for a, b in zip(vae_before, model.encoder.get_weights() + model.decoder.get_weights())
+            )
             critic_moved = max(np.abs(a - b).max() for a, b in zip(critic_before, model.discriminator.get_weights()))
             with self.subTest(frozen=frozen):
                 self.assertEqual(vae_moved if frozen == "vae" else critic_moved, 0.0)
@@ -141,14 +147,20 @@ class FactorVAETest(unittest.TestCase):
         path = os.path.join(tempfile.mkdtemp(), "backup", "latest.weights.h5")
         keras.utils.set_random_seed(0)
         trained = compiled(FactorVAE(latent_dim=4, seed=0))
-        trained.fit(images, epochs=1, verbose=0,
-                    callbacks=[keras.callbacks.BackupAndRestore(os.path.dirname(path), delete_checkpoint=False)])
+        trained.fit(
+            images,
+            epochs=1,
+            verbose=0,
+            callbacks=[keras.callbacks.BackupAndRestore(os.path.dirname(path), delete_checkpoint=False)],
+        )
         resumed = compiled(FactorVAE(latent_dim=4, seed=0))  # as train.py builds it, then restores
         self.assertEqual(len(resumed.optimizer.variables), len(trained.optimizer.variables))
         resumed.load_weights(glob_one(os.path.dirname(path), "*.weights.h5"))
         self.assertEqual(int(resumed.optimizer.iterations), 4)
-        for restored, saved in zip(resumed.optimizer.variables + resumed.discriminator_optimizer.variables,
-                                   trained.optimizer.variables + trained.discriminator_optimizer.variables):
+        for restored, saved in zip(
+            resumed.optimizer.variables + resumed.discriminator_optimizer.variables,
+            trained.optimizer.variables + trained.discriminator_optimizer.variables,
+        ):
             np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored), keras.ops.convert_to_numpy(saved))
 
 
@@ -185,8 +197,9 @@ MIRRORED_FACTOR_VAE = textwrap.dedent("""
 @slow
 class FactorVAEDistributedTest(unittest.TestCase):
     def test_mirrored_and_mixed_precision(self):
-        out = subprocess.run([sys.executable, "-c", MIRRORED_FACTOR_VAE], cwd=ROOT, capture_output=True, text=True,
-                             timeout=300)
+        out = subprocess.run(
+            [sys.executable, "-c", MIRRORED_FACTOR_VAE], cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
         self.assertEqual(out.returncode, 0, out.stderr[-3000:])
         values = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
         self.assertEqual(values["replicas"], "2")
@@ -213,9 +226,14 @@ class EveryModelTrainsTest(unittest.TestCase):
         data = tf.data.Dataset.from_tensor_slices(images).shuffle(128, seed=0).batch(16)
         tmp = tempfile.mkdtemp()
         expected, paths = {}, []
-        settings = {"beta_vae": {"beta": 4.0}, "annealed_vae": {"c_max": 10.0, "iteration_threshold": 100},
-                    "factor_vae": {"gamma": 10.0}, "dip_vae_i": {"lambda_od": 5.0},
-                    "dip_vae_ii": {"lambda_od": 5.0, "lambda_d_factor": 1.0}, "beta_tcvae": {"beta": 6.0}}
+        settings = {
+            "beta_vae": {"beta": 4.0},
+            "annealed_vae": {"c_max": 10.0, "iteration_threshold": 100},
+            "factor_vae": {"gamma": 10.0},
+            "dip_vae_i": {"lambda_od": 5.0},
+            "dip_vae_ii": {"lambda_od": 5.0, "lambda_d_factor": 1.0},
+            "beta_tcvae": {"beta": 6.0},
+        }
         self.assertEqual(set(settings), set(MODEL_CLASSES))
         for name, hyperparameters in settings.items():
             keras.utils.set_random_seed(0)
@@ -229,8 +247,13 @@ class EveryModelTrainsTest(unittest.TestCase):
             paths.append(path)
             expected[path] = keras.ops.convert_to_numpy(model.encoder(images[:4])[0])
         np.save(os.path.join(tmp, "images.npy"), images[:4])
-        out = subprocess.run([sys.executable, "-c", RELOAD, os.path.join(tmp, "images.npy"), *paths], cwd=tmp,
-                             capture_output=True, text=True, timeout=300)
+        out = subprocess.run(
+            [sys.executable, "-c", RELOAD, os.path.join(tmp, "images.npy"), *paths],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         self.assertEqual(out.returncode, 0, out.stderr[-3000:])
         reloaded = json.loads(out.stdout.strip().splitlines()[-1])
         for path in paths:

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from bvae_tf.data import DSprites, NUM_IMAGES, make_dataset, prepare, render_dsprites
+from bvae_tf.data import NUM_IMAGES, DSprites, make_dataset, prepare, render_dsprites
 from bvae_tf.data.sources import render_source
 
 
@@ -46,8 +46,11 @@ def main():
     result = {"cpus": os.cpu_count()}
     if not args.skip_full_render:
         seconds, mean = render_all()
-        result.update(render_all_seconds=round(seconds, 2), render_images_per_s=round(NUM_IMAGES / seconds),
-                      full_set_mean_pixel=round(mean, 7))
+        result.update(
+            render_all_seconds=round(seconds, 2),
+            render_images_per_s=round(NUM_IMAGES / seconds),
+            full_set_mean_pixel=round(mean, 7),
+        )
     tmp = tempfile.mkdtemp()
     try:
         folder = os.path.join(tmp, "d")
@@ -57,8 +60,10 @@ def main():
         records = sum(manifest["counts"].values())
         size = sum(s["bytes"] for s in manifest["shards"])
         result.update(
-            write_records=records, write_seconds=round(write_seconds, 2),
-            tfrecord_mb=round(size / 2**20, 2), raw_uint8_mb=round(records * 4096 / 2**20, 2),
+            write_records=records,
+            write_seconds=round(write_seconds, 2),
+            tfrecord_mb=round(size / 2**20, 2),
+            raw_uint8_mb=round(records * 4096 / 2**20, 2),
             size_ratio_raw_over_tfrecord=round(records * 4096 / size, 2),
             read_images_per_s_batch32=round(read_rate(folder, 32)),
             read_images_per_s_batch256=round(read_rate(folder, 256)),

@@ -97,15 +97,21 @@ def run(model, preset, seed, encode_batch, progress):
     t, e = report["time"], report["encodings"]
     per_metric = {m: round(s, 2) for m, s in t["score_per_metric_s"].items()}
     out = {
-        "total_s": round(t["total_s"], 1), "encode_s": round(t["encode_s"], 1), "score_s": round(t["score_s"], 1),
+        "total_s": round(t["total_s"], 1),
+        "encode_s": round(t["encode_s"], 1),
+        "score_s": round(t["score_s"], 1),
         # CPU seconds of all threads: on a shared machine, cpu / cores bounds the quiet machine's time
         "cpu_s": {"total": round(cpu, 1), "encode": round(e["cpu_s"], 1), "score": round(cpu - e["cpu_s"], 1)},
         "score_per_metric_s": per_metric,
         "dci_share_of_score": round(t["score_per_metric_s"].get("dci", 0) / t["score_s"], 3),
         "dci_share_of_total": round(t["score_per_metric_s"].get("dci", 0) / t["total_s"], 3),
-        "images_drawn": report["num_images_drawn"], "images_needed": report["num_images_encoded"],
-        "images_encoded": e["encoded"], "images_from_cache": e["from_cache"], "cache_status": e["status"],
-        "cache_load_s": round(e["cache_load_s"], 2), "cache_save_s": round(e["cache_save_s"], 2),
+        "images_drawn": report["num_images_drawn"],
+        "images_needed": report["num_images_encoded"],
+        "images_encoded": e["encoded"],
+        "images_from_cache": e["from_cache"],
+        "cache_status": e["status"],
+        "cache_load_s": round(e["cache_load_s"], 2),
+        "cache_save_s": round(e["cache_save_s"], 2),
     }
     if e["encoded"]:
         out["encode_images_per_s"] = round(e["encoded"] / t["encode_s"])
@@ -124,7 +130,8 @@ def preset_section(source, preset, seed, encode_batch, progress, tmp):
     sizes = PRESETS[preset]
     rate = cold.get("encode_images_per_s")
     return {
-        "cold": cold, "warm": warm,
+        "cold": cold,
+        "warm": warm,
         "same_scores_cold_and_warm": cold_report["scores"] == warm_report["scores"],
         "target_s": {"cold": TARGETS_S.get(f"{preset}_cold"), "warm": TARGETS_S.get(f"{preset}_warm")},
         "encode_s_alone_est": {m: round(images_alone(m, sizes, seed) / rate, 1) for m in METRICS} if rate else None,
@@ -153,9 +160,11 @@ def tune(model, batch_sizes, images=8192, rounds=2):
                 encode(batch[i : i + size])
             best[size] = max(best[size], images / (time.perf_counter() - start))
             cpu[size] = min(cpu[size], (time.process_time() - cpu_start) / images * 1e6)
-    return {"render_images_per_s": round(render_rate),
-            "encode_alone_images_per_s": {str(size): round(rate) for size, rate in best.items()},
-            "encode_alone_cpu_us_per_image": {str(size): round(us) for size, us in cpu.items()}}
+    return {
+        "render_images_per_s": round(render_rate),
+        "encode_alone_images_per_s": {str(size): round(rate) for size, rate in best.items()},
+        "encode_alone_cpu_us_per_image": {str(size): round(us) for size, us in cpu.items()},
+    }
 
 
 def main():
@@ -172,8 +181,12 @@ def main():
         source = args.model or export_random_model(os.path.join(tmp, "random_model"))
         peak, peak_cpu = peak_flops()
         flops = encoder_flops()
-        out = {"model": args.model or "random-weight bvae_tf BetaVAE (10 latents)", "cpus": os.cpu_count(),
-               "load_average_at_start": os.getloadavg(), "encode_batch": args.encode_batch}
+        out = {
+            "model": args.model or "random-weight bvae_tf BetaVAE (10 latents)",
+            "cpus": os.cpu_count(),
+            "load_average_at_start": os.getloadavg(),
+            "encode_batch": args.encode_batch,
+        }
         if args.tune:
             out["tuning"] = tune(source, [256, 512, 1024, 2048, 4096])
         out["fast"] = preset_section(source, "fast", args.seed, args.encode_batch, progress, tmp)
@@ -198,7 +211,8 @@ def main():
         }
         if "tuning" in out:
             out["tuning"]["fraction_of_peak"] = {
-                size: round(rate * flops / peak, 3) for size, rate in out["tuning"]["encode_alone_images_per_s"].items()}
+                size: round(rate * flops / peak, 3) for size, rate in out["tuning"]["encode_alone_images_per_s"].items()
+            }
         out["load_average_at_end"] = os.getloadavg()
     print(json.dumps(out, indent=2))
 

@@ -58,10 +58,10 @@ import tensorflow as tf  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
 from bvae_tf import callbacks as bvae_callbacks  # noqa: E402
+from bvae_tf.config import MODELS, TrainConfig  # noqa: E402
 from bvae_tf.data import make_dataset, prepare, render_dsprites  # noqa: E402
 from bvae_tf.data.dsprites import DSprites  # noqa: E402
 from bvae_tf.data.sources import render_source  # noqa: E402
-from bvae_tf.config import MODELS, TrainConfig  # noqa: E402
 from bvae_tf.model import IMAGE_SHAPE, BetaVAE, LatentKL  # noqa: E402
 from bvae_tf.zoo import make_model  # noqa: E402
 
@@ -81,8 +81,13 @@ def layer_flops(model):
     multiply-add; biases and activations not counted)."""
     flops = []
     shape = IMAGE_SHAPE
-    for layer in [*model.encoder.body, model.encoder.mean_head, model.encoder.logvar_head,
-                  *model.decoder.body, model.decoder.logits_head]:
+    for layer in [
+        *model.encoder.body,
+        model.encoder.mean_head,
+        model.encoder.logvar_head,
+        *model.decoder.body,
+        model.decoder.logits_head,
+    ]:
         if isinstance(layer, keras.layers.Dense):
             if layer is model.encoder.logvar_head:  # a second head on the same 256 features
                 flops.append(2 * 256 * model.latent_dim)
@@ -183,10 +188,10 @@ class ReferenceVAE(keras.Model):
             z_mean, z_log_var = self.encoder(images)
             epsilon = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
             logits = self.decoder(z_mean + ops.exp(0.5 * z_log_var) * epsilon)
-            recon = tf.reduce_mean(tf.reduce_sum(
-                tf.nn.sigmoid_cross_entropy_with_logits(labels=images, logits=logits), axis=(1, 2, 3)))
-            kl = tf.reduce_mean(tf.reduce_sum(
-                0.5 * (tf.square(z_mean) + tf.exp(z_log_var) - 1.0 - z_log_var), axis=1))
+            recon = tf.reduce_mean(
+                tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=images, logits=logits), axis=(1, 2, 3))
+            )
+            kl = tf.reduce_mean(tf.reduce_sum(0.5 * (tf.square(z_mean) + tf.exp(z_log_var) - 1.0 - z_log_var), axis=1))
             loss = recon + self.beta * kl
         grads = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
@@ -350,10 +355,16 @@ class Clock(keras.callbacks.Callback):
 
 
 HOOKS = {
-    "on_train_batch_begin": "step", "on_train_batch_end": "step",
-    "on_epoch_begin": "epoch", "on_epoch_end": "epoch",
-    "on_test_begin": "validation", "on_test_batch_begin": "validation", "on_test_batch_end": "validation",
-    "on_test_end": "validation", "on_train_begin": "run", "on_train_end": "run",
+    "on_train_batch_begin": "step",
+    "on_train_batch_end": "step",
+    "on_epoch_begin": "epoch",
+    "on_epoch_end": "epoch",
+    "on_test_begin": "validation",
+    "on_test_batch_begin": "validation",
+    "on_test_batch_end": "validation",
+    "on_test_end": "validation",
+    "on_train_begin": "run",
+    "on_train_end": "run",
 }
 
 
@@ -387,11 +398,18 @@ class Arm:
         callbacks = [instrument(cb, times) for cb in self.callbacks()]
         quiet = contextlib.redirect_stdout(io.StringIO()) if self.verbose else contextlib.nullcontext()
         with quiet:
-            self.model.fit(self.data, epochs=1, steps_per_epoch=self.steps, validation_data=self.validation,
-                           callbacks=[Clock(record, True), *callbacks, Clock(record, False)],
-                           verbose=self.verbose, shuffle=False)
+            self.model.fit(
+                self.data,
+                epochs=1,
+                steps_per_epoch=self.steps,
+                validation_data=self.validation,
+                callbacks=[Clock(record, True), *callbacks, Clock(record, False)],
+                verbose=self.verbose,
+                shuffle=False,
+            )
         (begin, cpu_begin), (first, _), (last, cpu_last), (end, cpu_end) = (
-            record[k] for k in ("begin", "first_batch", "last_batch", "end"))
+            record[k] for k in ("begin", "first_batch", "last_batch", "end")
+        )
         steps = record["steps"]
         return {
             "images": steps * self.batch_size,
@@ -416,7 +434,7 @@ def interleave(arms, rounds, warmup=1):
             arm.run_epoch()
     records = {arm.name: [] for arm in arms}
     for r in range(rounds):
-        for arm in (arms if r % 2 == 0 else arms[::-1]):
+        for arm in arms if r % 2 == 0 else arms[::-1]:
             records[arm.name].append(arm.run_epoch())
     return records
 
@@ -471,7 +489,7 @@ def step_race(models, data, steps, warmup=3):
     times = {name: [] for name in models}
     names = list(models)
     for step in range(steps):
-        for name in (names if step % 2 == 0 else names[::-1]):
+        for name in names if step % 2 == 0 else names[::-1]:
             start = time.perf_counter()
             pythonify_logs(models[name].train_function(iterators[name]))
             times[name].append(time.perf_counter() - start)
@@ -479,8 +497,12 @@ def step_race(models, data, steps, warmup=3):
 
 
 def memory_data(images, batch_size):
-    return (tf.data.Dataset.from_tensor_slices(images).repeat()
-            .batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+    return (
+        tf.data.Dataset.from_tensor_slices(images)
+        .repeat()
+        .batch(batch_size, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def render(n, seed=0):
@@ -542,20 +564,31 @@ def models_section(images, batch_sizes, race_steps, names):
 def causes_section(images, batch_size, epoch_images, rounds, race_steps):
     steps = epoch_images // batch_size
     data = memory_data(images, batch_size)
-    kinds = {"reference": "reference", **{cause: (cause,) for cause in CAUSES}, "all_of_them": CAUSES,
-             "ours": "ours", **{f"idea: {idea}": (idea,) for idea in IDEAS}}
+    kinds = {
+        "reference": "reference",
+        **{cause: (cause,) for cause in CAUSES},
+        "all_of_them": CAUSES,
+        "ours": "ours",
+        **{f"idea: {idea}": (idea,) for idea in IDEAS},
+    }
     arms = [Arm(name, make_models(kind), data, steps, batch_size) for name, kind in kinds.items()]
     log(f"causes: batch {batch_size}, {len(arms)} models, {steps} steps x {rounds} rounds")
     records = interleave(arms, rounds)
     wall, cpu = compare(records, "reference"), compare(records, "reference", "cpu")
     reference = arms[0].model
     race = {arm.name: step_race({"reference": reference, arm.name: arm.model}, data, race_steps) for arm in arms[1:]}
-    out = {"batch_size": batch_size, "base": "reference",
-           "note": "the reference plus one thing BetaVAE's train_step did before this benchmark; "
-                   "all_of_them = that train_step; ours = BetaVAE now; idea: measured, not adopted"}
+    out = {
+        "batch_size": batch_size,
+        "base": "reference",
+        "note": "the reference plus one thing BetaVAE's train_step did before this benchmark; "
+        "all_of_them = that train_step; ours = BetaVAE now; idea: measured, not adopted",
+    }
     for name in list(kinds)[1:]:
-        out[name] = {**wall[name], "ratio_cpu_time": cpu[name]["ratio"],
-                     "ratio_step_race": round(race[name]["reference"] / race[name][name], 3)}
+        out[name] = {
+            **wall[name],
+            "ratio_cpu_time": cpu[name]["ratio"],
+            "ratio_step_race": round(race[name]["reference"] / race[name][name], 3),
+        }
     return out
 
 
@@ -578,15 +611,17 @@ def real_run_callbacks(root, shown, tensorboard=None):
     log_dir = os.path.join(folder, "logs")
     tensorboard = tensorboard or train_py_tensorboard()
     return {
-        "BackupAndRestore": lambda: keras.callbacks.BackupAndRestore(os.path.join(folder, "backup"),
-                                                                     delete_checkpoint=False),
+        "BackupAndRestore": lambda: keras.callbacks.BackupAndRestore(
+            os.path.join(folder, "backup"), delete_checkpoint=False
+        ),
         "NaNGuard": bvae_callbacks.NaNGuard,
         "TensorBoardImages": lambda: bvae_callbacks.TensorBoardImages(log_dir, shown),
         "EpochTimer": bvae_callbacks.EpochTimer,
         "TensorBoard": lambda: tensorboard(log_dir, write_graph=False),
         "CSVLogger": lambda: keras.callbacks.CSVLogger(os.path.join(folder, "history.csv"), append=False),
         "ModelCheckpoint": lambda: keras.callbacks.ModelCheckpoint(
-            os.path.join(folder, "checkpoints", "latest.weights.h5"), save_weights_only=True),
+            os.path.join(folder, "checkpoints", "latest.weights.h5"), save_weights_only=True
+        ),
         "EpochSummary": lambda: bvae_callbacks.EpochSummary(1, print_fn=lambda line: None),
     }
 
@@ -627,12 +662,22 @@ def callbacks_section(images, batch_size, epoch_images, rounds, root):
                 name, tensorboard = name if isinstance(name, tuple) else (name, None)
                 made.append(real_run_callbacks(root, shown, tensorboard)[name]())
             return made
+
         return make
 
     arms = [Arm("none", model, data, steps, batch_size)]
     arms += [Arm(name, model, data, steps, batch_size, factory(names)) for name, names in sets.items()]
-    arms.append(Arm("ProgbarLogger (verbose=1)", model, data, steps, batch_size,
-                    lambda: [keras.callbacks.ProgbarLogger()], verbose=1))
+    arms.append(
+        Arm(
+            "ProgbarLogger (verbose=1)",
+            model,
+            data,
+            steps,
+            batch_size,
+            lambda: [keras.callbacks.ProgbarLogger()],
+            verbose=1,
+        )
+    )
     log(f"callbacks: batch {batch_size}, {len(arms)} callback sets on one model, {steps} steps x {rounds} rounds")
     records = interleave(arms, rounds)
     wall = compare(records, "none")
@@ -645,8 +690,8 @@ def callbacks_section(images, batch_size, epoch_images, rounds, root):
         "keras_logs_to_floats_us_per_step": round(logs_s * 1e6, 1),
         "logs_per_step": logs_count,
         "note": "hooks_us_per_step / epoch_hooks_s: time inside the callback's hooks, measured in place; "
-                f"default_epoch_slowdown: what they add to a {DEFAULT_EPOCH_IMAGES}-image epoch "
-                f"({default_steps} steps); ratio: steady images/s vs no callbacks (wall clock, noisy)",
+        f"default_epoch_slowdown: what they add to a {DEFAULT_EPOCH_IMAGES}-image epoch "
+        f"({default_steps} steps); ratio: steady images/s vs no callbacks (wall clock, noisy)",
     }
     for arm in arms[1:]:
         recs = records[arm.name]
@@ -662,8 +707,16 @@ def callbacks_section(images, batch_size, epoch_images, rounds, root):
     return out
 
 
-CALLBACK_NAMES = ("BackupAndRestore", "NaNGuard", "TensorBoardImages", "EpochTimer", "TensorBoard", "CSVLogger",
-                  "ModelCheckpoint", "EpochSummary")
+CALLBACK_NAMES = (
+    "BackupAndRestore",
+    "NaNGuard",
+    "TensorBoardImages",
+    "EpochTimer",
+    "TensorBoard",
+    "CSVLogger",
+    "ModelCheckpoint",
+    "EpochSummary",
+)
 
 
 def pipeline_rate(data_dir, batch_size, passes=2):
@@ -698,6 +751,7 @@ def real_epoch_section(batch_size, train_images, val_images, rounds, root, verbo
         def make():
             made = [make() for make in real_run_callbacks(root, shown, tensorboard).values()]
             return made + ([keras.callbacks.ProgbarLogger()] if verbose else [])
+
         return make
 
     wired = train_py_tensorboard()
@@ -705,10 +759,14 @@ def real_epoch_section(batch_size, train_images, val_images, rounds, root, verbo
     if wired is not bvae_callbacks.TensorBoard:
         variants["real epoch (bvae_tf TensorBoard)"] = bvae_callbacks.TensorBoard
     arms = [Arm("model alone", model, memory_data(render(train_images, seed=1), batch_size), steps, batch_size)]
-    arms += [Arm(name, model, train_data, None, batch_size, everything(tensorboard), validation=val_data,
-                 verbose=verbose) for name, tensorboard in variants.items()]
-    log(f"real epoch: batch {batch_size}, {train_images} TFRecord images + {val_images} validation, "
-        f"{len(arms)} arms x {rounds} rounds")
+    arms += [
+        Arm(name, model, train_data, None, batch_size, everything(tensorboard), validation=val_data, verbose=verbose)
+        for name, tensorboard in variants.items()
+    ]
+    log(
+        f"real epoch: batch {batch_size}, {train_images} TFRecord images + {val_images} validation, "
+        f"{len(arms)} arms x {rounds} rounds"
+    )
     records = interleave(arms, rounds)
     total, steady = compare(records, "model alone", "total"), compare(records, "model alone", "steady")
     alone = records["model alone"]
@@ -729,11 +787,11 @@ def real_epoch_section(batch_size, train_images, val_images, rounds, root, verbo
         "pipeline_only_images_per_s": round(pipeline, 1),
         "pipeline_cpu_us_per_image": round(pipeline_cpu * 1e6, 1),
         "note": "ratio: images/s of a real epoch (validation excluded) / the model alone; steady_ratio: the "
-                f"steps after the first; default_epoch_ratio: the same for a {DEFAULT_EPOCH_IMAGES}-image "
-                "epoch, from the measured steady steps, first step and epoch-end seconds (wall clock, noisy "
-                "on a loaded machine); default_epoch_ratio_from_parts: from the time inside the callbacks' "
-                "hooks, the pipeline's CPU time shared over the cores, and the per-epoch seconds, against "
-                "the fastest model-alone step",
+        f"steps after the first; default_epoch_ratio: the same for a {DEFAULT_EPOCH_IMAGES}-image "
+        "epoch, from the measured steady steps, first step and epoch-end seconds (wall clock, noisy "
+        "on a loaded machine); default_epoch_ratio_from_parts: from the time inside the callbacks' "
+        "hooks, the pipeline's CPU time shared over the cores, and the per-epoch seconds, against "
+        "the fastest model-alone step",
     }
     # The same from measured parts, robust to a loaded machine: time inside the callbacks' hooks
     # (measured in place), the input pipeline's CPU time (taken from the 2 cores training uses),
@@ -753,11 +811,15 @@ def real_epoch_section(batch_size, train_images, val_images, rounds, root, verbo
             "epoch_end_s": round(median(real, "epoch_end_s"), 3),
             "validation_s": round(median(real, "val_s"), 3),
             "default_epoch_ratio": round(default_epoch_s(alone, 0.0) / default_epoch_s(real, fill), 3),
-            "parts": {"hooks_us_per_step": round(hooks_step * 1e6, 1),
-                      "pipeline_us_per_step": round(pipeline_step * 1e6, 1),
-                      "per_epoch_s": round(fixed, 3), "model_step_ms": round(base_step * 1e3, 2)},
+            "parts": {
+                "hooks_us_per_step": round(hooks_step * 1e6, 1),
+                "pipeline_us_per_step": round(pipeline_step * 1e6, 1),
+                "per_epoch_s": round(fixed, 3),
+                "model_step_ms": round(base_step * 1e3, 2),
+            },
             "default_epoch_ratio_from_parts": round(
-                base_step * n / (base_step * n + (hooks_step + pipeline_step) * n + fixed), 3),
+                base_step * n / (base_step * n + (hooks_step + pipeline_step) * n + fixed), 3
+            ),
         }
     return out
 
@@ -778,21 +840,35 @@ def main(argv=None):
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64], help="main section (default 32 64)")
     parser.add_argument("--images", type=int, default=1024, help="images per timed epoch, main (default 1024)")
     parser.add_argument("--rounds", type=int, default=5, help="timed epochs per model, main (default 5)")
-    parser.add_argument("--race-steps", type=int, default=100,
-                        help="alternated steps per model, main; half of it per pair in causes (default 100)")
+    parser.add_argument(
+        "--race-steps",
+        type=int,
+        default=100,
+        help="alternated steps per model, main; half of it per pair in causes (default 100)",
+    )
     parser.add_argument("--cause-batch-size", type=int, default=32, help="causes and callbacks (default 32)")
-    parser.add_argument("--cause-images", type=int, default=512,
-                        help="images per epoch, causes and callbacks (default 512)")
+    parser.add_argument(
+        "--cause-images", type=int, default=512, help="images per epoch, causes and callbacks (default 512)"
+    )
     parser.add_argument("--cause-rounds", type=int, default=2, help="timed epochs per arm, causes and callbacks")
     parser.add_argument("--real-images", type=int, default=2048, help="TFRecord training images, real epoch")
     parser.add_argument("--real-val-images", type=int, default=512, help="TFRecord validation images, real epoch")
     parser.add_argument("--real-rounds", type=int, default=2, help="timed epochs per arm, real epoch (default 2)")
-    parser.add_argument("--skip", nargs="*", default=[],
-                        choices=("causes", "callbacks", "real_epoch", "gpu_throughput", "gpu_loss_check", "gpu_options"),
-                        help="sections to leave out")
-    parser.add_argument("--model", nargs="+", dest="models", metavar="NAME",
-                        help="instead: images/s of these models of the zoo (or all) at --batch-sizes, with the "
-                             "discriminator's and the TC term's share of a step")
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=("causes", "callbacks", "real_epoch", "gpu_throughput", "gpu_loss_check", "gpu_options"),
+        help="sections to leave out",
+    )
+    parser.add_argument(
+        "--model",
+        nargs="+",
+        dest="models",
+        metavar="NAME",
+        help="instead: images/s of these models of the zoo (or all) at --batch-sizes, with the "
+        "discriminator's and the TC term's share of a step",
+    )
     parser.add_argument("--gpu-suite", action="store_true", help="the GPU suite of tools/bench_gpu.sh instead")
     parser.add_argument("--allow-cpu", action="store_true", help="with --gpu-suite: run it without a GPU (a test)")
     parser.add_argument("--gpu-images", type=int, default=16384, help="with --gpu-suite: images per epoch")
@@ -806,8 +882,10 @@ def main(argv=None):
         unknown = [name for name in names if name not in MODELS]
         if unknown:
             parser.error(f"--model: unknown {', '.join(unknown)}; choose from {', '.join(MODELS)} or all")
-        result = {"load_average_1min": os.getloadavg()[0],
-                  "models": models_section(render(args.images), args.batch_sizes, args.race_steps, names)}
+        result = {
+            "load_average_1min": os.getloadavg()[0],
+            "models": models_section(render(args.images), args.batch_sizes, args.race_steps, names),
+        }
         print(json.dumps(result, indent=2))
         return 0
 
@@ -826,14 +904,17 @@ def main(argv=None):
     }
     with tempfile.TemporaryDirectory() as root:
         if "causes" not in args.skip:
-            result["causes"] = causes_section(images, args.cause_batch_size, args.cause_images, args.cause_rounds,
-                                              max(args.race_steps // 2, 5))
+            result["causes"] = causes_section(
+                images, args.cause_batch_size, args.cause_images, args.cause_rounds, max(args.race_steps // 2, 5)
+            )
         if "callbacks" not in args.skip:
-            result["callbacks"] = callbacks_section(images, args.cause_batch_size, args.cause_images,
-                                                    args.cause_rounds, root)
+            result["callbacks"] = callbacks_section(
+                images, args.cause_batch_size, args.cause_images, args.cause_rounds, root
+            )
         if "real_epoch" not in args.skip:
-            result["real_epoch"] = real_epoch_section(args.cause_batch_size, args.real_images,
-                                                      args.real_val_images, args.real_rounds, root)
+            result["real_epoch"] = real_epoch_section(
+                args.cause_batch_size, args.real_images, args.real_val_images, args.real_rounds, root
+            )
     peak_end = peak_flops()
     result["flops"]["peak_gflops_matmul_f32_at_end"] = round(peak_end / 1e9, 1)
     # The machine's peak is the better of the two measurements (others' load only lowers it).
@@ -896,8 +977,8 @@ def gpu_suite(args):
         "cpu_count": os.cpu_count(),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         "note": "images/s: steady steps of one epoch (median of 2, after a warm-up epoch); model alone = "
-                "in-memory images; tfrecord = prepare + make_dataset as train.py; pipeline_only = make_dataset "
-                "alone; keeps_up: pipeline_only >= 1.05 x the model alone at mixed_float16",
+        "in-memory images; tfrecord = prepare + make_dataset as train.py; pipeline_only = make_dataset "
+        "alone; keeps_up: pipeline_only >= 1.05 x the model alone at mixed_float16",
         "train_images_per_s": {},
         "pipeline_only_images_per_s": {},
         "skipped": [],
@@ -919,11 +1000,15 @@ def gpu_suite(args):
                 steps = args.gpu_images // batch_size
                 tfrecord = make_dataset(data_dir, "train", batch_size, shuffle=True, seed=0)
                 tfrecord = tfrecord.apply(tf.data.experimental.assert_cardinality(steps))
-                arms = [Arm("model alone", model, memory_data(images, batch_size), steps, batch_size),
-                        Arm("tfrecord", model, tfrecord, None, batch_size)]
+                arms = [
+                    Arm("model alone", model, memory_data(images, batch_size), steps, batch_size),
+                    Arm("tfrecord", model, tfrecord, None, batch_size),
+                ]
                 wall = compare(interleave(arms, 2), "model alone")
-                table[str(batch_size)] = {"model_alone": wall["model alone"]["images_per_s"],
-                                          "tfrecord": wall["tfrecord"]["images_per_s"]}
+                table[str(batch_size)] = {
+                    "model_alone": wall["model alone"]["images_per_s"],
+                    "tfrecord": wall["tfrecord"]["images_per_s"],
+                }
         mixed = result["train_images_per_s"].get("mixed_float16", {})
         result["pipeline_keeps_up"] = {
             size: result["pipeline_only_images_per_s"][size] >= 1.05 * rates["model_alone"]
@@ -937,16 +1022,27 @@ def gpu_suite(args):
                 continue
             log(f"gpu: loss after {LOSS_STEPS} steps, {precision}")
             model = precision_model(precision)
-            history = model.fit(memory_data(images, 64), epochs=LOSS_STEPS // LOSS_WINDOW, steps_per_epoch=LOSS_WINDOW,
-                                verbose=0, shuffle=False).history
+            history = model.fit(
+                memory_data(images, 64),
+                epochs=LOSS_STEPS // LOSS_WINDOW,
+                steps_per_epoch=LOSS_WINDOW,
+                verbose=0,
+                shuffle=False,
+            ).history
             evaluation = model.evaluate(images[:2048], batch_size=256, verbose=0, return_dict=True)
             losses[precision] = {
                 f"train_loss_last_{LOSS_WINDOW}_steps": round(history["loss"][-1], 3),
                 "eval_loss_2048_images": round(evaluation["loss"], 3),
                 "optimizer_steps_applied": int(model.optimizer.iterations.numpy()),  # mixed: skipped on overflow
             }
-        check = {"steps": LOSS_STEPS, "batch_size": 64, "seed": 0, "beta": 4.0, "relative_tolerance": LOSS_TOLERANCE,
-                 **losses}
+        check = {
+            "steps": LOSS_STEPS,
+            "batch_size": 64,
+            "seed": 0,
+            "beta": 4.0,
+            "relative_tolerance": LOSS_TOLERANCE,
+            **losses,
+        }
         if len(losses) == 2:
             key = f"train_loss_last_{LOSS_WINDOW}_steps"
             a, b = (losses[p][key] for p in ("float32", "mixed_float16"))
@@ -959,16 +1055,24 @@ def gpu_suite(args):
         # compile()'s default jit_compile="auto" is XLA on a GPU (off on CPU and under a strategy):
         # "plain" is what train.py gets; measure turning XLA off, and 16 steps per execution.
         result["jit_compile_auto_resolves_to"] = precision_model("float32").jit_compile
-        for name, kwargs in () if "gpu_options" in args.skip else (
-                ("steps_per_execution=16", {"steps_per_execution": 16}), ("jit_compile=False", {"jit_compile": False})):
+        for name, kwargs in (
+            ()
+            if "gpu_options" in args.skip
+            else (
+                ("steps_per_execution=16", {"steps_per_execution": 16}),
+                ("jit_compile=False", {"jit_compile": False}),
+            )
+        ):
             if over_budget():
                 result["skipped"].append(f"mixed_float16 batch {size} {name}")
                 continue
             log(f"gpu: mixed_float16 batch {size}, {name}")
             try:
                 data = memory_data(images, size)
-                arms = [Arm("plain", precision_model("mixed_float16"), data, 64, size),
-                        Arm(name, precision_model("mixed_float16", **kwargs), data, 64, size)]
+                arms = [
+                    Arm("plain", precision_model("mixed_float16"), data, 64, size),
+                    Arm(name, precision_model("mixed_float16", **kwargs), data, 64, size),
+                ]
                 wall = compare(interleave(arms, 2), "plain")
                 options[name] = {"images_per_s": wall[name]["images_per_s"], "ratio_to_plain": wall[name]["ratio"]}
             except Exception as error:  # report, do not lose the rest of the suite

@@ -18,8 +18,16 @@ from bvae_tf.data.sources import SOURCES, load_source
 _TFRECORD = ("make_dataset", "prepare", "read_manifest", "split_indices")
 
 __all__ = [
-    "FACTOR_NAMES", "FACTOR_SIZES", "NUM_IMAGES", "DSprites", "render_dsprites", "SOURCES",
-    "load_source", *_TFRECORD, "add_data_arguments", "prepare_data",
+    "FACTOR_NAMES",
+    "FACTOR_SIZES",
+    "NUM_IMAGES",
+    "DSprites",
+    "render_dsprites",
+    "SOURCES",
+    "load_source",
+    *_TFRECORD,
+    "add_data_arguments",
+    "prepare_data",
 ]
 
 
@@ -36,18 +44,33 @@ def add_data_arguments(parser, seed_flag="--data-seed"):
 
     default = DataConfig()
     group = parser.add_argument_group("data")
-    group.add_argument("--source", nargs="+", default=list(default.source), metavar="NAME [PATH]",
-                       help="render (embedded renderer, default) | npz PATH | hdf5 PATH | tfds [DATA_DIR]")
-    group.add_argument("--subset", type=int, default=default.subset,
-                       help="training images drawn at random (seeded); 0 = all not held out (default 50000)")
-    group.add_argument("--val-size", type=int, default=default.val_size,
-                       help="held-out validation images (default 5000)")
-    group.add_argument(seed_flag, type=int, default=default.seed, dest="data_seed",
-                       help="seed of the subset and split (default 0)")
-    group.add_argument("--shard-size", type=int, default=default.shard_size,
-                       help="records per TFRecord shard (default 5000)")
-    group.add_argument("--data-dir", default=None,
-                       help="prepared TFRecord folder (default data/dsprites-<source>-n<subset>-v<val>-s<seed>)")
+    group.add_argument(
+        "--source",
+        nargs="+",
+        default=list(default.source),
+        metavar="NAME [PATH]",
+        help="render (embedded renderer, default) | npz PATH | hdf5 PATH | tfds [DATA_DIR]",
+    )
+    group.add_argument(
+        "--subset",
+        type=int,
+        default=default.subset,
+        help="training images drawn at random (seeded); 0 = all not held out (default 50000)",
+    )
+    group.add_argument(
+        "--val-size", type=int, default=default.val_size, help="held-out validation images (default 5000)"
+    )
+    group.add_argument(
+        seed_flag, type=int, default=default.seed, dest="data_seed", help="seed of the subset and split (default 0)"
+    )
+    group.add_argument(
+        "--shard-size", type=int, default=default.shard_size, help="records per TFRecord shard (default 5000)"
+    )
+    group.add_argument(
+        "--data-dir",
+        default=None,
+        help="prepared TFRecord folder (default data/dsprites-<source>-n<subset>-v<val>-s<seed>)",
+    )
     return group
 
 
@@ -56,6 +79,13 @@ def prepare_data(config, progress=True):
     from bvae_tf.data.tfrecord import prepare
 
     path = config.source[1] if len(config.source) == 2 else None
-    prepare(config.folder, load_source(config.source[0], path), subset=config.subset, val_size=config.val_size,
-            seed=config.seed, shard_size=config.shard_size, progress=progress)
+    prepare(
+        config.folder,
+        load_source(config.source[0], path),
+        subset=config.subset,
+        val_size=config.val_size,
+        seed=config.seed,
+        shard_size=config.shard_size,
+        progress=progress,
+    )
     return config.folder

@@ -26,8 +26,16 @@ def main(argv=None):
     else:
         folder = args.folder
     manifest = read_manifest(folder)
-    print(json.dumps({"folder": folder, "source": manifest["source"], "counts": manifest["counts"],
-                      "shards": len(manifest["shards"])}))
+    print(
+        json.dumps(
+            {
+                "folder": folder,
+                "source": manifest["source"],
+                "counts": manifest["counts"],
+                "shards": len(manifest["shards"]),
+            }
+        )
+    )
     return 0
 
 

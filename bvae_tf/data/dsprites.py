@@ -9,9 +9,9 @@ image from its factor classes, and :class:`DSprites` is the ground truth every o
 Conventions: posX = 0 is the left edge and posY = 0 the top (row 0), as in the official file.
 """
 
-from concurrent.futures import ThreadPoolExecutor
 import functools
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -159,8 +159,7 @@ def check_classes(classes):
         column = classes[:, k]
         if column.size and (column.min() < 0 or column.max() >= size):
             raise ValueError(
-                f"factor {name} (column {k}) must be in [0, {size - 1}], "
-                f"got values in [{column.min()}, {column.max()}]"
+                f"factor {name} (column {k}) must be in [0, {size - 1}], got values in [{column.min()}, {column.max()}]"
             )
 
 
@@ -198,9 +197,7 @@ class DSprites:
         """The official 6-column ``latents_classes`` and ``latents_values`` (color first)."""
         classes = np.asarray(classes, dtype=np.int64)
         latents_classes = np.concatenate([np.zeros((len(classes), 1), np.int64), classes], axis=1)
-        latents_values = np.concatenate(
-            [np.ones((len(classes), 1)), DSprites.classes_to_values(classes)], axis=1
-        )
+        latents_values = np.concatenate([np.ones((len(classes), 1)), DSprites.classes_to_values(classes)], axis=1)
         return latents_classes, latents_values
 
     @staticmethod

@@ -11,7 +11,8 @@ import os
 import socket
 import zipfile
 import zlib
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 import numpy as np
 
@@ -49,8 +50,11 @@ def file_sha256(path, chunk=1 << 22):
 
 
 def render_source():
-    return Source("render", np.arange(dsprites.NUM_IMAGES), lambda idx: dsprites.render_dsprites(
-        dsprites.DSprites.indices_to_classes(idx)))
+    return Source(
+        "render",
+        np.arange(dsprites.NUM_IMAGES),
+        lambda idx: dsprites.render_dsprites(dsprites.DSprites.indices_to_classes(idx)),
+    )
 
 
 def arrays_source(name, path, imgs, latents_classes, latents_values):
@@ -95,8 +99,9 @@ def _require_file(name, path):
 
 def _incomplete(name, path, error):
     """The error for an official file that is cut short or damaged (an interrupted download)."""
-    return UserError(f"--source {name} {path}: not a complete .{name} file ({type(error).__name__}: {error}); "
-                     "download it again")
+    return UserError(
+        f"--source {name} {path}: not a complete .{name} file ({type(error).__name__}: {error}); download it again"
+    )
 
 
 def _starts_like(path, magic):

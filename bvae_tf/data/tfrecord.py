@@ -43,8 +43,11 @@ def split_indices(available, subset, val_size, seed):
     total = len(available)
     room = total - val_size  # what is left for training once validation is held out
     if room <= 0 or subset > room:
-        problem = (f"--val-size {val_size} leaves none of the {total} images of the source for training" if room <= 0
-                   else f"--subset {subset} plus --val-size {val_size} exceeds the {total} images of the source")
+        problem = (
+            f"--val-size {val_size} leaves none of the {total} images of the source for training"
+            if room <= 0
+            else f"--subset {subset} plus --val-size {val_size} exceeds the {total} images of the source"
+        )
         raise UserError(f"{problem}; {_split_advice(total, subset, val_size)}")
     order = np.random.default_rng(seed).permutation(len(available))
     validation = available[order[:val_size]]
@@ -97,16 +100,29 @@ def write_records(folder, source, splits, shard_size, progress=True):
                 with tf.io.TFRecordWriter(path) as writer:
                     for row in range(len(chunk)):
                         writer.write(_serialize(images[row], chunk[row], latents_classes[row], latents_values[row]))
-                shards.append({"split": split, "file": name, "records": len(chunk),
-                               "bytes": os.path.getsize(path), "sha256": file_sha256(path)})
+                shards.append(
+                    {
+                        "split": split,
+                        "file": name,
+                        "records": len(chunk),
+                        "bytes": os.path.getsize(path),
+                        "sha256": file_sha256(path),
+                    }
+                )
                 bar.update(len(chunk))
     return shards
 
 
 def request(source, subset, val_size, seed, shard_size):
     """The part of the manifest that decides whether a prepared folder can be reused."""
-    return {"format_version": FORMAT_VERSION, "source": source.describe(), "subset": subset,
-            "val_size": val_size, "seed": seed, "shard_size": shard_size}
+    return {
+        "format_version": FORMAT_VERSION,
+        "source": source.describe(),
+        "subset": subset,
+        "val_size": val_size,
+        "seed": seed,
+        "shard_size": shard_size,
+    }
 
 
 def prepare(out_dir, source, subset=50_000, val_size=5_000, seed=0, shard_size=5_000, progress=True):
@@ -177,7 +193,9 @@ def read_manifest(folder, verify=True):
         for shard in manifest["shards"]:
             shard_path = os.path.join(folder, shard["file"])
             if not os.path.isfile(shard_path):
-                raise UserError(f"shard {shard_path} listed in {MANIFEST} is missing; delete {folder} and prepare again")
+                raise UserError(
+                    f"shard {shard_path} listed in {MANIFEST} is missing; delete {folder} and prepare again"
+                )
             try:
                 damaged = os.path.getsize(shard_path) != shard["bytes"] or file_sha256(shard_path) != shard["sha256"]
             except PermissionError:
@@ -199,8 +217,10 @@ def _listdir_or_none(folder):
 
 
 def _permission_denied(folder, path):
-    return (f"{path}: permission denied: the data folder {folder} is not readable by you "
-            f"(its owner can run `chmod -R a+rX {folder}`, or prepare your own copy in another folder)")
+    return (
+        f"{path}: permission denied: the data folder {folder} is not readable by you "
+        f"(its owner can run `chmod -R a+rX {folder}`, or prepare your own copy in another folder)"
+    )
 
 
 def _unpack(batch):
@@ -213,8 +233,9 @@ def _unpack(batch):
     return images, parsed["latents_classes"][:, 1:]
 
 
-def make_dataset(folder, split="train", batch_size=32, shuffle=True, seed=0, with_factors=False,
-                 drop_remainder=False, verify=False):
+def make_dataset(
+    folder, split="train", batch_size=32, shuffle=True, seed=0, with_factors=False, drop_remainder=False, verify=False
+):
     """A ``tf.data`` pipeline over a prepared folder.
 
     Yields float32 images [B, 64, 64, 1] in {0, 1}, or ``(images, factors)`` with factor classes
@@ -231,8 +252,12 @@ def make_dataset(folder, split="train", batch_size=32, shuffle=True, seed=0, wit
     ds = tf.data.Dataset.from_tensor_slices(files)
     if shuffle:
         ds = ds.shuffle(len(files), seed=seed)
-    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 4),
-                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=min(len(files), 4),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     if shuffle:
         ds = ds.shuffle(10_000, seed=seed)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)

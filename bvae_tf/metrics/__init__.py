@@ -27,7 +27,22 @@ zdiff = beta_vae_score
 zmin = factor_vae_score
 
 __all__ = [
-    "mig", "modularity_explicitness", "dci", "sap", "beta_vae_score", "factor_vae_score",
-    "zdiff", "zmin", "METRICS", "PRESETS", "Samples", "Sizes", "register",
-    "from_factors", "from_grid", "from_images", "sample", "score",
+    "mig",
+    "modularity_explicitness",
+    "dci",
+    "sap",
+    "beta_vae_score",
+    "factor_vae_score",
+    "zdiff",
+    "zmin",
+    "METRICS",
+    "PRESETS",
+    "Samples",
+    "Sizes",
+    "register",
+    "from_factors",
+    "from_grid",
+    "from_images",
+    "sample",
+    "score",
 ]

@@ -45,10 +45,12 @@ def beta_vae_score(train_features, train_labels, eval_features, eval_labels):
     with utils.quiet_fit():
         model = LogisticRegression().fit(x_train, y_train)
     num_factors = max(int(y_train.max()), int(y_eval.max())) + 1
-    mean_abs_diff = np.stack([
-        x_train[y_train == k].mean(axis=0) if np.any(y_train == k) else np.full(x_train.shape[1], np.nan)
-        for k in range(num_factors)
-    ])
+    mean_abs_diff = np.stack(
+        [
+            x_train[y_train == k].mean(axis=0) if np.any(y_train == k) else np.full(x_train.shape[1], np.nan)
+            for k in range(num_factors)
+        ]
+    )
     return BetaVAEResult(
         score=float(np.mean(model.predict(x_eval) == y_eval)),
         train_accuracy=float(np.mean(model.predict(x_train) == y_train)),
@@ -75,7 +77,12 @@ def _score(samples, spec):
     return beta_vae_score(train, labels["zdiff_train"], test, labels["zdiff_eval"])
 
 
-METRIC = Metric("zdiff", Sampler("zdiff", draw, uniform="zdiff_train_1"), _score, (
-    Score("score", "zdiff", "Z-diff (β-VAE score)"),
-    Score("train_accuracy", "zdiff_train"),
-))
+METRIC = Metric(
+    "zdiff",
+    Sampler("zdiff", draw, uniform="zdiff_train_1"),
+    _score,
+    (
+        Score("score", "zdiff", "Z-diff (β-VAE score)"),
+        Score("train_accuracy", "zdiff_train"),
+    ),
+)

@@ -125,9 +125,14 @@ def _score(samples, spec):
     return dci(*train_test(samples), seed=spec.seed, model=spec.dci_model)
 
 
-METRIC = Metric("dci", CODES, _score, (
-    Score("disentanglement", "dci_disentanglement", "DCI disentanglement"),
-    Score("completeness", "dci_completeness", "DCI completeness"),
-    Score("informativeness", "dci_informativeness", "DCI informativeness"),
-    Score("informativeness_train", "dci_informativeness_train"),
-))
+METRIC = Metric(
+    "dci",
+    CODES,
+    _score,
+    (
+        Score("disentanglement", "dci_disentanglement", "DCI disentanglement"),
+        Score("completeness", "dci_completeness", "DCI completeness"),
+        Score("informativeness", "dci_informativeness", "DCI informativeness"),
+        Score("informativeness_train", "dci_informativeness_train"),
+    ),
+)

@@ -60,7 +60,7 @@ def factor_vae_score(train_features, train_labels, eval_features, eval_labels, a
     active = np.ones(x_train.shape[1], bool) if active is None else np.asarray(active, bool)
     num_factors = int(max(y_train.max(), y_eval.max())) + 1
     if not active.any():
-        warnings.warn("factor_vae_score: no active latent (all std < 0.05); the score is 0")
+        warnings.warn("factor_vae_score: no active latent (all std < 0.05); the score is 0", stacklevel=2)
         return FactorVAEResult(0.0, 0.0, 0, np.zeros((num_factors, x_train.shape[1]), np.int64))
     train_votes = _votes(x_train, y_train, active, num_factors)
     eval_votes = _votes(x_eval, y_eval, active, num_factors)
@@ -96,7 +96,12 @@ def _score(samples, spec):
     return factor_vae_score(train, labels["zmin_train"], test, labels["zmin_eval"], active=std >= utils.ACTIVE_STD)
 
 
-METRIC = Metric("zmin", Sampler("zmin", draw, uniform="zmin_variance"), _score, (
-    Score("score", "zmin", "Z-min (FactorVAE score)"),
-    Score("train_accuracy", "zmin_train"),
-))
+METRIC = Metric(
+    "zmin",
+    Sampler("zmin", draw, uniform="zmin_variance"),
+    _score,
+    (
+        Score("score", "zmin", "Z-min (FactorVAE score)"),
+        Score("train_accuracy", "zmin_train"),
+    ),
+)

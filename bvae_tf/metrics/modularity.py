@@ -85,8 +85,13 @@ def _score(samples, spec):
     return modularity_explicitness(*train_test(samples))
 
 
-METRIC = Metric("modularity", CODES, _score, (
-    Score("modularity", "modularity", "Modularity"),
-    Score("explicitness", "explicitness", "Explicitness"),
-    Score("explicitness_train", "explicitness_train"),
-))
+METRIC = Metric(
+    "modularity",
+    CODES,
+    _score,
+    (
+        Score("modularity", "modularity", "Modularity"),
+        Score("explicitness", "explicitness", "Explicitness"),
+        Score("explicitness_train", "explicitness_train"),
+    ),
+)

@@ -7,7 +7,8 @@ show). ``bvae_tf.metrics`` registers the built-in ones; adding a metric is one n
 """
 
 import dataclasses
-from typing import Callable, Optional, Tuple
+from collections.abc import Callable
+from typing import Optional
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Metric:
     name: str
     sampler: Sampler
     score: Callable
-    scores: Tuple[Score, ...]
+    scores: tuple[Score, ...]
 
 
 METRICS = {}

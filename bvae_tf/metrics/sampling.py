@@ -190,8 +190,7 @@ def sample(represent, metrics, sizes=PRESETS["reference"], seed=0, progress=None
     encoded = np.asarray(represent(unique), np.float64)
     seconds = time.perf_counter() - start
     if encoded.ndim != 2 or len(encoded) != len(unique):
-        raise ValueError(f"the representation must return codes [n, L] for n={len(unique)} images, "
-                         f"got {encoded.shape}")
+        raise ValueError(f"the representation must return codes [n, L] for n={len(unique)} images, got {encoded.shape}")
     codes, offset = {}, 0
     for name, f in factors.items():
         size = int(np.prod(f.shape[:-1]))
