@@ -18,8 +18,8 @@ from typing import Optional
 from bvae_tf.errors import UserError
 from bvae_tf.layout import trial_name
 from bvae_tf.metrics import registry
-from bvae_tf.metrics.dci import MODELS as DCI_MODELS
-from bvae_tf.metrics.sampling import PRESETS, Sizes
+from bvae_tf.metrics.registry import PRESETS
+from bvae_tf.model_registry import MODELS, hyperparameter_names
 
 CONFIG_VERSION = 1
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -43,6 +43,18 @@ def _check_positive(config, fields):
         _require(value > 0 and math.isfinite(value), f"{flag_name(field)} must be positive, got {value}")
 
 
+def _number(field, value, kind):
+    """``value`` as exactly ``kind`` (int or float), or a UserError naming the flag of ``field``."""
+    if isinstance(value, bool):
+        raise UserError(f"{flag_name(field)} must be a number, got {value!r}")
+    try:
+        number = kind(value)
+    except (TypeError, ValueError, OverflowError):
+        raise UserError(f"{flag_name(field)} must be a number, got {value!r}") from None
+    _require(kind is float or number == value, f"{flag_name(field)} must be an integer, got {value!r}")
+    return number
+
+
 def _coerce_numbers(config):
     """Turn the int and float fields of a frozen dataclass into exactly those types (from Python,
     ``beta=5`` must give the same config.json as ``--beta 5``)."""
@@ -51,12 +63,7 @@ def _coerce_numbers(config):
         kind = next((t for t in (field.type, *typing.get_args(field.type)) if t in (int, float)), None)
         if kind is None or value is None or isinstance(value, bool):
             continue
-        try:
-            number = kind(value)
-        except (TypeError, ValueError, OverflowError):
-            raise UserError(f"{flag_name(field.name)} must be a number, got {value!r}") from None
-        _require(kind is float or number == value, f"{flag_name(field.name)} must be an integer, got {value!r}")
-        object.__setattr__(config, field.name, number)
+        object.__setattr__(config, field.name, _number(field.name, value, kind))
 
 
 MAX_SEED = 2**32 - 1  # NumPy's legacy seeding, sklearn's random_state and Keras' set_random_seed take no more
@@ -127,92 +134,21 @@ class DataConfig:
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class ModelSpec:
-    """One objective of the model zoo as the settings see it (the Keras classes: bvae_tf.model, bvae_tf.zoo)."""
-
-    name: str  # --model
-    title: str
-    paper: str
-    loss: str
-    main: str  # the hyperparameter a sweep varies
-    defaults: dict  # each hyperparameter of the model -> its default (None: derived when training)
-    grid: tuple[float, ...]  # the reference study's values of ``main``
-
-
-# Defaults: β-VAE's β=1 (the plain VAE, the baseline); the others the middle of the reference grid.
-MODELS = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
-            "beta_vae", "β-VAE", "Higgins et al., ICLR 2017", "recon + β·kl", "beta", {"beta": 1.0}, (1, 2, 4, 6, 8, 16)
-        ),
-        ModelSpec(
-            "annealed_vae",
-            "AnnealedVAE",
-            "Burgess et al., arXiv 1804.03599",
-            "recon + γ·|kl − C(step)|",
-            "c_max",
-            {"c_max": 25.0, "gamma": 1000.0, "iteration_threshold": None},
-            (5, 10, 25, 50, 75, 100),
-        ),
-        ModelSpec(
-            "factor_vae",
-            "FactorVAE",
-            "Kim & Mnih, ICML 2018",
-            "recon + kl + γ·TC_D",
-            "gamma",
-            {"gamma": 30.0},
-            (10, 20, 30, 40, 50, 100),
-        ),
-        ModelSpec(
-            "dip_vae_i",
-            "DIP-VAE-I",
-            "Kumar et al., ICLR 2018",
-            "recon + kl + λ_od Σ_{i≠j} Cov[μ]_ij² + λ_d Σ_i (Cov[μ]_ii − 1)²",
-            "lambda_od",
-            {"lambda_od": 5.0, "lambda_d_factor": 10.0},
-            (1, 2, 5, 10, 20, 50),
-        ),
-        ModelSpec(
-            "dip_vae_ii",
-            "DIP-VAE-II",
-            "Kumar et al., ICLR 2018",
-            "as DIP-VAE-I with Cov = Cov[μ] + E[diag exp(logvar)]",
-            "lambda_od",
-            {"lambda_od": 5.0, "lambda_d_factor": 1.0},
-            (1, 2, 5, 10, 20, 50),
-        ),
-        ModelSpec(
-            "beta_tcvae",
-            "β-TCVAE",
-            "Chen et al., NeurIPS 2018",
-            "recon + kl + (β − 1)·TC",
-            "beta",
-            {"beta": 6.0},
-            (1, 2, 4, 6, 8, 10),
-        ),
-    )
-}
 REPORT_BETAS = (0.5, 1.0, 2.5, 5.0, 7.5, 10.0, 50.0)  # the β-VAE report's grid, the sweep's default
-HYPERPARAMETERS = ("beta", "gamma", "c_max", "iteration_threshold", "lambda_od", "lambda_d_factor")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """One training run: model, optimisation and data, plus where it goes and how it reports.
 
-    The hyperparameters (``beta`` … ``lambda_d_factor``) are None unless the model has them;
+    Build it with :meth:`from_dict` to give hyperparameters flat (``TrainConfig.from_dict(beta=5)``);
     an unset one of the model takes the model's default, a set one it lacks is an error.
     """
 
     model: str = "beta_vae"
-    beta: Optional[float] = None
-    gamma: Optional[float] = None
-    c_max: Optional[float] = None
-    iteration_threshold: Optional[int] = None  # AnnealedVAE; None: a third of the run's steps
-    lambda_od: Optional[float] = None
-    lambda_d_factor: Optional[float] = None  # DIP-VAE: λ_d = lambda_d_factor · λ_od
+    # {name: value} of the model's hyperparameters (bvae_tf.model_registry); unset ones take the
+    # model's defaults. Flat in flags and config.json: ``--beta 5``, ``"beta": 5.0``.
+    hyperparameters: dict[str, Optional[float]] = dataclasses.field(default_factory=dict)
     latent_dim: int = 10
     learning_rate: float = 1e-3
     batch_size: int = 32
@@ -259,33 +195,26 @@ class TrainConfig:
     def _resolve_hyperparameters(self):
         _require(self.model in MODELS, f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
         spec = MODELS[self.model]
-        for name in HYPERPARAMETERS:
-            value = getattr(self, name)
-            if name not in spec.defaults:
-                own = ", ".join(flag_name(n) for n in spec.defaults)
-                _require(
-                    value is None,
-                    f"{flag_name(name)} does not apply to --model {self.model} (its hyperparameters: {own})",
-                )
-                continue
-            if value is None:
-                value = spec.defaults[name]
-                object.__setattr__(self, name, value)
-            if name == "iteration_threshold":
-                _require(value is None or value > 0, f"--iteration-threshold must be positive, got {value}")
-            else:
-                _require(
-                    value >= 0 and math.isfinite(value), f"{flag_name(name)} must be a finite number >= 0, got {value}"
-                )
-
-    @property
-    def hyperparameters(self):
-        """The model's hyperparameters and their values (None: derived when training)."""
-        return {name: getattr(self, name) for name in MODELS[self.model].defaults}
+        given = {name: value for name, value in dict(self.hyperparameters).items() if value is not None}
+        foreign = [name for name in given if name not in spec.defaults]
+        own = ", ".join(flag_name(n) for n in spec.defaults)
+        _require(
+            not foreign,
+            f"{flag_name(foreign[0]) if foreign else ''} does not apply to --model {self.model} "
+            f"(its hyperparameters: {own})",
+        )
+        values = {}
+        for hyperparameter in spec.hyperparameters:
+            value = given.get(hyperparameter.name, hyperparameter.default)
+            if value is not None:
+                value = _number(hyperparameter.name, value, int if hyperparameter.integer else float)
+            _require(hyperparameter.check(value) is None, hyperparameter.check(value))
+            values[hyperparameter.name] = value
+        object.__setattr__(self, "hyperparameters", values)
 
     @property
     def main_value(self):
-        return getattr(self, MODELS[self.model].main)
+        return self.hyperparameters[MODELS[self.model].main]
 
     @property
     def run_name(self):
@@ -295,28 +224,39 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self):
-        """Flat, keyed by flag names (``config.json``'s ``settings``)."""
-        flat = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "data"}
+        """Flat, keyed by flag names (``config.json``'s ``settings``): the model's hyperparameters
+        beside the other settings."""
+        flat = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("data", "hyperparameters")
+        }
+        flat = {"model": flat.pop("model"), **self.hyperparameters, **flat}
         return {**flat, **self.data.to_flags()}
 
     @classmethod
     def from_dict(cls, values=None, **overrides):
-        """From flag-named settings (a dict, e.g. ``config.json``'s, or keywords); missing = defaults."""
+        """From flag-named settings (a dict, e.g. ``config.json``'s, or keywords); missing = defaults.
+        Hyperparameters are flat (``beta=5``); None is unset (older config.json files list every
+        model's hyperparameters, None where they do not apply)."""
         values = dict(values or {}, **overrides)
         data = DataConfig.from_flags(values, base=values.pop("data", None))
         for flag in DataConfig.FLAGS:
             values.pop(flag, None)
-        return cls(data=data, **_known(cls, values, "training settings"))
+        hyperparameters = dict(values.pop("hyperparameters", {}))
+        for name in hyperparameter_names():
+            if values.get(name) is not None:
+                hyperparameters[name] = values[name]
+            values.pop(name, None)
+        return cls(data=data, hyperparameters=hyperparameters, **_known(cls, values, "training settings"))
 
     @classmethod
     def from_args(cls, args):
         """From an argparse namespace holding (at least) the training flags; other flags are ignored."""
-        names = {f.name for f in dataclasses.fields(cls)} | set(DataConfig.FLAGS)
+        names = {f.name for f in dataclasses.fields(cls)} | set(DataConfig.FLAGS) | set(hyperparameter_names())
         return cls.from_dict({key: value for key, value in vars(args).items() if key in names})
 
 
 def _resolve_metrics(metrics):
-    names = tuple(registry.METRICS) if metrics is None else tuple(metrics)
+    names = tuple(registry.METRICS) if metrics is None else tuple(dict.fromkeys(map(registry.canonical, metrics)))
     unknown = [m for m in names if m not in registry.METRICS]
     _require(
         names and not unknown,
@@ -325,57 +265,117 @@ def _resolve_metrics(metrics):
     return names
 
 
+def _typed(field, value, what):
+    """A command-line string (or a value) as the type of an options dataclass ``field``."""
+    kind = field.type if isinstance(field.type, type) else type(field.default)
+    if isinstance(value, str) and kind in (int, float):
+        try:
+            value = kind(value)
+        except ValueError:
+            raise UserError(f"{what} must be a number, got {value!r}") from None
+    return value
+
+
+def _options(metric, given):
+    """The metric's options dataclass with ``given`` ({field: value}) applied; UserError naming a bad one."""
+    reference = registry.METRICS[metric].options
+    fields = {f.name: f for f in dataclasses.fields(reference)} if reference is not None else {}
+    unknown = [name for name in given if name not in fields]
+    _require(
+        not unknown,
+        f"--metric-option: {metric} has no option {', '.join(unknown)}"
+        + (f"; its options: {', '.join(fields)}" if fields else "; it takes none"),
+    )
+    typed = {name: _typed(fields[name], value, f"--metric-option {metric}.{name}") for name, value in given.items()}
+    try:
+        return dataclasses.replace(reference, **typed)
+    except ValueError as error:
+        raise UserError(f"--metric-option {metric}: {error}") from None
+
+
 @dataclasses.dataclass(frozen=True)
 class EvalSpec:
-    """One evaluation: which metrics, at which sample sizes, with which seed and DCI classifier.
+    """One evaluation: which metrics, with which seed, at which sample sizes and options.
 
-    Build it with :meth:`create` from loose values (a preset name plus size overrides).
+    Each metric declares its options (and its sampler the sizes it draws) in its ``METRIC``
+    (bvae_tf.metrics.registry); the spec holds their values for this evaluation: ``sizes``
+    {sampler: sizes}, ``options`` {metric: options}. Build it with :meth:`create` from loose
+    values (a preset name plus flat size overrides and per-metric options).
     """
 
     metrics: Optional[tuple[str, ...]] = None  # default: every registered metric
     preset: str = "reference"
-    sizes: Sizes = PRESETS["reference"]
     seed: int = 0
-    dci_model: str = "reference"  # "reference": the spec's classifier; "fast": approximate
+    sizes: dict = dataclasses.field(default_factory=dict)  # {sampler name: sizes}; missing: the preset's
+    options: dict = dataclasses.field(default_factory=dict)  # {metric name: options}; missing: the reference's
 
     def __post_init__(self):
         _coerce_numbers(self)
         object.__setattr__(self, "metrics", _resolve_metrics(self.metrics))
         _require(self.preset in PRESETS, f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
         _require(0 <= self.seed <= MAX_SEED, f"--seed must be between 0 and {MAX_SEED}, got {self.seed}")
-        _require(
-            self.dci_model in DCI_MODELS, f"unknown DCI model {self.dci_model!r}; choose from {', '.join(DCI_MODELS)}"
-        )
-        for field in dataclasses.fields(Sizes):
-            value = getattr(self.sizes, field.name)
-            _require(isinstance(value, int) and value >= 2, f"size {field.name} must be an integer >= 2, got {value!r}")
+        sizes = {
+            sampler.name: self.sizes.get(sampler.name, sampler.preset(self.preset)) for sampler in registry.samplers()
+        }
+        object.__setattr__(self, "sizes", sizes)
+        for name, value in self.flat_sizes.items():
+            _require(isinstance(value, int) and value >= 2, f"size {name} must be an integer >= 2, got {value!r}")
+        options = {name: self.options.get(name, metric.options) for name, metric in registry.METRICS.items()}
+        object.__setattr__(self, "options", options)
 
     @classmethod
-    def create(cls, metrics=None, preset="reference", seed=0, sizes=None, dci_model=None):
-        """``sizes``: {field: int} overriding the preset's (None values keep it)."""
+    def create(cls, metrics=None, preset="reference", seed=0, sizes=None, options=None, dci_model=None):
+        """``sizes``: {size name: int} overriding the preset's in every sampler that draws that size
+        (None values keep it); ``options``: {metric: {option: value}} or {"metric.option": value};
+        ``dci_model``: short for ``options={"dci": {"model": ...}}``."""
         _require(preset in PRESETS, f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
         overrides = {k: v for k, v in (sizes or {}).items() if v is not None}
-        fields = [f.name for f in dataclasses.fields(Sizes)]
+        fields = registry.size_fields()
         unknown = [k for k in overrides if k not in fields]
         _require(not unknown, f"unknown size {', '.join(unknown)}; choose from {', '.join(fields)}")
         overrides = {k: int(v) if isinstance(v, int) or hasattr(v, "__index__") else v for k, v in overrides.items()}
-        return cls(
-            _resolve_metrics(metrics),
-            preset,
-            dataclasses.replace(PRESETS[preset], **overrides),
-            seed,
-            dci_model or "reference",
+        per_sampler = {}
+        for sampler in registry.samplers():
+            own = {k: v for k, v in overrides.items() if k in {f.name for f in dataclasses.fields(sampler.sizes)}}
+            per_sampler[sampler.name] = dataclasses.replace(sampler.preset(preset), **own)
+        given = {}
+        for key, value in (options or {}).items():
+            metric, _, option = key.partition(".")
+            pairs = value.items() if not option else [(option, value)]
+            given.setdefault(registry.canonical(metric), {}).update(pairs)
+        if dci_model is not None:
+            given.setdefault("dci", {})["model"] = dci_model
+        unknown = [metric for metric in given if metric not in registry.METRICS]
+        _require(
+            not unknown,
+            f"--metric-option: unknown metric {', '.join(unknown)}; choose from {','.join(registry.METRICS)}",
         )
+        per_metric = {metric: _options(metric, values) for metric, values in given.items()}
+        return cls(_resolve_metrics(metrics), preset, seed, per_sampler, per_metric)
+
+    def sizes_of(self, sampler):
+        return self.sizes[sampler]
+
+    def options_of(self, metric):
+        return self.options[metric]
+
+    @property
+    def flat_sizes(self):
+        """{size name: value} over every sampler (a size two samplers draw has one value)."""
+        return {k: v for sizes in self.sizes.values() for k, v in dataclasses.asdict(sizes).items()}
 
     @property
     def size_overrides(self):
         """The sizes that differ from the preset's."""
-        preset = PRESETS[self.preset]
-        return {
-            f.name: getattr(self.sizes, f.name)
-            for f in dataclasses.fields(Sizes)
-            if getattr(self.sizes, f.name) != getattr(preset, f.name)
+        preset = {
+            k: v for sampler in registry.samplers() for k, v in dataclasses.asdict(sampler.preset(self.preset)).items()
         }
+        return {name: value for name, value in self.flat_sizes.items() if value != preset[name]}
+
+    @property
+    def option_values(self):
+        """{metric: {option: value}} of the evaluated metrics that have options (metrics.json, sweep.json)."""
+        return {name: dataclasses.asdict(self.options[name]) for name in self.metrics if self.options[name] is not None}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -421,10 +421,9 @@ class SweepConfig:
 
     def trial(self, model, value, seed, runs_dir, saved_models_dir):
         """The TrainConfig of one trial (resumable, so a rerun continues it)."""
-        unset = {name: None for name in HYPERPARAMETERS}
         return self.training.replace(
             model=model,
-            **{**unset, MODELS[model].main: value},
+            hyperparameters={MODELS[model].main: value},
             seed=seed,
             name=None,
             resume=True,
@@ -444,16 +443,22 @@ class SweepConfig:
             "metrics": list(spec.metrics),
             "metric_seed": spec.seed,
             "metric_sizes": spec.size_overrides,
-            "dci_model": spec.dci_model,
+            "metric_options": spec.option_values,
             "training": _sweep_training(self.training),
         }
 
     @staticmethod
     def upgrade(identity):
         """A ``sweep.json`` as `to_dict` writes it now: training settings that an older bvae_tf did
-        not have yet take their defaults (the only values they can have had), so that sweep
+        not have yet take their defaults (the only values they can have had), and an older
+        ``dci_model`` becomes DCI's option among the metrics' default options, so that sweep
         resumes after an upgrade; settings it had keep their values."""
-        return {**identity, "training": _sweep_training(TrainConfig.from_dict(identity.get("training", {})))}
+        identity = {**identity, "training": _sweep_training(TrainConfig.from_dict(identity.get("training", {})))}
+        if "dci_model" in identity:
+            metrics = [m for m in identity.get("metrics", []) if m in registry.METRICS]
+            spec = EvalSpec.create(metrics or None, dci_model=identity.pop("dci_model") or "reference")
+            identity["metric_options"] = spec.option_values
+        return identity
 
 
 def _sweep_training(training):
@@ -462,7 +467,7 @@ def _sweep_training(training):
     flat = training.to_dict()
     for key in (
         "model",
-        *HYPERPARAMETERS,
+        *training.hyperparameters,
         "seed",
         "name",
         "runs_dir",

@@ -51,8 +51,8 @@ def how_computed(spec):
     return {
         "seed": spec.seed,
         "preset": spec.preset,
-        "dci_model": spec.dci_model if "dci" in spec.metrics else None,
-        "sizes": dataclasses.asdict(spec.sizes),
+        "metric_options": spec.option_values,
+        "sizes": spec.flat_sizes,
     }
 
 
@@ -76,7 +76,7 @@ def build_report(samples, results, score_seconds, spec):
         "num_latents": int(uniform.shape[1]),
         **how_computed(spec),
         "num_images_drawn": samples.num_drawn,
-        "num_images_encoded": samples.num_encoded,
+        "num_images_distinct": samples.num_distinct,
         "time": {
             "encode_s": samples.encode_seconds,
             "score_s": sum(score_seconds.values()),
@@ -88,7 +88,7 @@ def build_report(samples, results, score_seconds, spec):
 
 
 def _spec(spec, options):
-    """An EvalSpec, given or built from `EvalSpec.create`'s keywords (metrics, preset, seed, sizes, dci_model)."""
+    """An EvalSpec, given or built from `EvalSpec.create`'s keywords (metrics, preset, seed, sizes, options, dci_model)."""
     if spec is not None and options:
         raise TypeError("pass either spec or its options, not both")
     return spec if spec is not None else EvalSpec.create(**options)
@@ -107,9 +107,9 @@ def evaluate_representation(represent, spec=None, progress=False, **options):
         `from_factors(fn)` or `from_grid(codes)`.
       spec: an `EvalSpec`; or its options as keywords: ``metrics`` (names from
         `bvae_tf.metrics.METRICS`, default all), ``preset`` ("reference" or "fast"), ``sizes`` (a
-        dict overriding any of the preset's `Sizes`), ``seed`` (same seed, same numbers),
-        ``dci_model`` ("reference": sklearn's default GradientBoostingClassifier, as the spec;
-        "fast": approximate).
+        dict overriding any of the preset's sizes, e.g. ``num_train``), ``seed`` (same seed, same
+        numbers), ``options`` ({metric: {option: value}}, e.g. ``{"dci": {"model": "fast"}}``:
+        each metric's own options; ``dci_model`` is short for that one).
       progress: show progress (a `bvae_tf.progress.Progress`, or True for a bar on a terminal
         and plain lines elsewhere, on stderr); default quiet.
     """
@@ -184,7 +184,7 @@ def evaluate_codes(codes, factors=None, spec=None, progress=False, **options):
             f"{', '.join(needs_grid)} need codes for the whole factor grid ([{NUM_IMAGES}, L], "
             f"no factors); with codes + factors choose from {','.join(scorable)}"
         )
-    start, sizes = time.perf_counter(), spec.sizes
+    start, sizes = time.perf_counter(), spec.sizes_of(sampling.CODES.name)
     order = np.random.default_rng(spec.seed).permutation(len(codes))
     if len(codes) >= sizes.num_train + sizes.num_test:
         train, test = order[: sizes.num_train], order[sizes.num_train : sizes.num_train + sizes.num_test]
@@ -203,7 +203,8 @@ def evaluate_codes(codes, factors=None, spec=None, progress=False, **options):
         0.0,
     )
     results, seconds = sampling.score(samples, _metrics(spec), spec, progress)
-    spec = dataclasses.replace(spec, sizes=dataclasses.replace(sizes, num_train=len(train), num_test=len(test)))
+    split = dataclasses.replace(sizes, num_train=len(train), num_test=len(test))
+    spec = dataclasses.replace(spec, sizes={**spec.sizes, sampling.CODES.name: split})
     report = build_report(samples, results, seconds, spec)
     report["time"]["total_s"] = time.perf_counter() - start
     return report
@@ -271,6 +272,12 @@ def write_report(report, out_dir):
     return out_dir
 
 
+def _options_text(report):
+    """ ", mig.num_bins=20, dci.model=reference": the options the metrics were scored with."""
+    options = report.get("metric_options", {})
+    return "".join(f", {m}.{k}={v}" for m, values in options.items() for k, v in values.items())
+
+
 def format_table(report):
     """A readable two-column table of the scores, sizes and timings."""
     lines = [f"{'metric':<28}{'value':>10}"]
@@ -279,14 +286,14 @@ def format_table(report):
     encodings = report.get("encodings")
     if encodings and encodings.get("cache"):
         images = (
-            f"{report['num_images_encoded']} images ({report['num_images_drawn']} drawn): "
+            f"{report['num_images_distinct']} images ({report['num_images_drawn']} drawn): "
             f"{encodings['encoded']} encoded, {encodings['from_cache']} from the cache"
         )
     else:
-        images = f"{report['num_images_encoded']} images encoded ({report['num_images_drawn']} drawn)"
+        images = f"{report['num_images_distinct']} images encoded ({report['num_images_drawn']} drawn)"
     lines += [
         f"{'active latents':<28}{report['active_latents']:>6} / {report['num_latents']}",
-        f"preset {report['preset']}, seed {report['seed']}, DCI model {report['dci_model']}, "
+        f"preset {report['preset']}, seed {report['seed']}{_options_text(report)}, "
         f"{images}; encode {t['encode_s']:.1f} s, score {t['score_s']:.1f} s",
     ]
     return "\n".join(lines)
@@ -308,6 +315,40 @@ def _npz_arrays(path):
     return arrays["codes"], arrays.get("factors")
 
 
+def add_metric_option_arguments(parser):
+    """--metric-option METRIC.OPTION=VALUE (each metric's own options) and its DCI shortcut."""
+    options = [
+        f"{name}.{field}"
+        for name, options in EvalSpec().options.items()
+        if options
+        for field in dataclasses.asdict(options)
+    ]
+    parser.add_argument(
+        "--metric-option",
+        action="append",
+        default=[],
+        metavar="METRIC.OPTION=VALUE",
+        help=f"one metric's option, e.g. dci.model=fast (repeatable; options: {', '.join(options)})",
+    )
+    parser.add_argument(
+        "--dci-model",
+        choices=sorted(DCI_MODELS),
+        help="short for --metric-option dci.model=...: reference = sklearn GradientBoostingClassifier defaults "
+        "(the spec's); fast = 20 stages, about 5x faster but approximate (default reference)",
+    )
+
+
+def parse_metric_options(items):
+    """{"metric.option": "value"} of --metric-option items; UserError on a malformed one."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key or not value:
+            raise UserError(f"--metric-option takes METRIC.OPTION=VALUE (e.g. dci.model=fast), got {item!r}")
+        options[key] = value
+    return options
+
+
 def main(argv=None):
     parser = ArgumentParser(prog="python -m bvae_tf.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("model", nargs="?", help="SavedModel folder, e.g. saved_models/<run>")
@@ -319,20 +360,16 @@ def main(argv=None):
     parser.add_argument(
         "--preset",
         default="reference",
-        choices=sorted(sampling.PRESETS),
+        choices=sorted(registry.PRESETS),
         help="sample sizes: reference = the spec's (default), fast = a quick look",
     )
     parser.add_argument("--seed", type=int, default=0, help="same seed, same numbers (default 0)")
-    for field in dataclasses.fields(sampling.Sizes):
+    reference = EvalSpec().flat_sizes
+    for name in registry.size_fields():
         parser.add_argument(
-            flag_name(field.name), type=int, dest=field.name, help=f"override the preset (reference: {field.default})"
+            flag_name(name), type=int, dest=name, help=f"override the preset (reference: {reference[name]})"
         )
-    parser.add_argument(
-        "--dci-model",
-        choices=sorted(DCI_MODELS),
-        help="DCI classifier: reference = sklearn GradientBoostingClassifier defaults (the "
-        "spec's); fast = 20 stages, about 5x faster but approximate (default reference)",
-    )
+    add_metric_option_arguments(parser)
     parser.add_argument("--encode-batch", type=int, default=1024, help="images per encoder call (default 1024)")
     parser.add_argument(
         "--no-cache",
@@ -352,7 +389,8 @@ def main(argv=None):
         metrics=args.metrics.split(",") if args.metrics else None,
         preset=args.preset,
         seed=args.seed,
-        sizes={f.name: getattr(args, f.name) for f in dataclasses.fields(sampling.Sizes)},
+        sizes={name: getattr(args, name) for name in registry.size_fields()},
+        options=parse_metric_options(args.metric_option),
         dci_model=args.dci_model,
     )
     out = args.out or (os.path.dirname(os.path.abspath(args.codes)) if args.codes else args.model)

@@ -10,6 +10,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from bvae_tf import objectives
+from bvae_tf.model_registry import MODELS
 
 IMAGE_SHAPE = (64, 64, 1)
 ACTIVE_KL_NATS = 0.01  # a latent with mean KL above this (in nats) carries information
@@ -109,6 +110,7 @@ class VAE(keras.Model):
     """
 
     terms = ()
+    model_name = None  # the model's name in bvae_tf.model_registry, whose declaration lists its hyperparameters
 
     def __init__(self, latent_dim=10, seed=None, rank1_logs=False, **kwargs):
         super().__init__(**kwargs)
@@ -125,9 +127,14 @@ class VAE(keras.Model):
         """(penalty added to the reconstruction loss, {term: value} to log)."""
         raise NotImplementedError
 
+    def given_or_default(self, name, value):
+        """``value``, or the hyperparameter's default in the model's registry declaration when None."""
+        return MODELS[self.model_name].defaults[name] if value is None else value
+
     def hyperparameters(self):
-        """{name: value} of the objective's hyperparameters (logged each epoch, in the model card)."""
-        raise NotImplementedError
+        """{name: value} of the objective's hyperparameters (logged each epoch, in the model card),
+        as its registry declaration lists them."""
+        return {name: getattr(self, name) for name in MODELS[self.model_name].defaults}
 
     @property
     def metrics(self):
@@ -183,18 +190,24 @@ class VAE(keras.Model):
         return logs
 
     def get_config(self):
-        return {**super().get_config(), "latent_dim": self.latent_dim, "seed": self.seed, **self.hyperparameters()}
+        fixed = dict(MODELS[self.model_name].fixed)
+        return {
+            **super().get_config(),
+            "latent_dim": self.latent_dim,
+            "seed": self.seed,
+            **self.hyperparameters(),
+            **fixed,
+        }
 
 
 class BetaVAE(VAE):
     """β-VAE (Higgins et al. 2017): loss = recon + β·KL; β=1 is the plain VAE."""
 
-    def __init__(self, latent_dim=10, beta=1.0, seed=None, rank1_logs=False, **kwargs):
-        super().__init__(latent_dim, seed=seed, rank1_logs=rank1_logs, **kwargs)
-        self.beta = float(beta)
+    model_name = "beta_vae"
+
+    def __init__(self, latent_dim=10, beta=None, **kwargs):
+        super().__init__(latent_dim, **kwargs)
+        self.beta = float(self.given_or_default("beta", beta))
 
     def regularizer(self, kl, mean, logvar, z):
         return self.beta * kl, {}
-
-    def hyperparameters(self):
-        return {"beta": self.beta}

@@ -25,14 +25,14 @@ import keras
 import keras_tuner as kt
 import pandas as pd
 
-from bvae_tf.config import DCI_MODELS, MODELS, REPORT_BETAS, EvalSpec, SweepConfig, TrainConfig, flag_name
+from bvae_tf.config import MODELS, REPORT_BETAS, EvalSpec, SweepConfig, TrainConfig, flag_name
 from bvae_tf.data import prepare_data
 from bvae_tf.errors import ArgumentParser, UserError, run_cli
-from bvae_tf.evaluate import evaluate_model, write_report
+from bvae_tf.evaluate import add_metric_option_arguments, evaluate_model, parse_metric_options, write_report
 from bvae_tf.files import write_json, write_text
 from bvae_tf.layout import SweepFolder
 from bvae_tf.locks import folder_lock
-from bvae_tf.metrics import sampling
+from bvae_tf.metrics.registry import PRESETS
 from bvae_tf.train import add_training_arguments, check_run, train
 
 
@@ -192,18 +192,13 @@ def build_parser():
     grid.add_argument("--out", default=None, help="sweep folder (default sweeps/<name>)")
     grid.add_argument(
         "--preset",
-        choices=sorted(sampling.PRESETS),
+        choices=sorted(PRESETS),
         default=default.evaluation.preset,
         help="metric sizes: fast, or reference (the spec's 10,000/5,000) (default fast)",
     )
     grid.add_argument("--metrics", default=None, help="comma-separated metrics (default all)")
     grid.add_argument("--metric-seed", type=int, default=0, help="seed of the metric sampling (default 0)")
-    grid.add_argument(
-        "--dci-model",
-        choices=sorted(DCI_MODELS),
-        default="reference",
-        help="DCI classifier: reference (the spec's) or fast (approximate) (default reference)",
-    )
+    add_metric_option_arguments(grid)
     grid.add_argument(
         "--metric-size",
         action="append",
@@ -254,6 +249,7 @@ def config_from_args(args):
         preset=args.preset,
         seed=args.metric_seed,
         sizes=sizes,
+        options=parse_metric_options(args.metric_option),
         dci_model=args.dci_model,
     )
     training = TrainConfig.from_args(args)

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 import bvae_tf
 from bvae_tf import callbacks as bvae_callbacks
-from bvae_tf.config import CONFIG_VERSION, JIT_COMPILE, MODELS, PRECISIONS, STRATEGIES, TrainConfig, flag_name
+from bvae_tf.config import CONFIG_VERSION, JIT_COMPILE, PRECISIONS, STRATEGIES, TrainConfig, flag_name
 from bvae_tf.data import add_data_arguments, make_dataset, prepare_data, read_manifest
 from bvae_tf.errors import ArgumentParser, UserError, run_cli
 from bvae_tf.export import export_model
@@ -29,11 +29,13 @@ from bvae_tf.files import check_writable_folder, write_json
 from bvae_tf.layout import RunFolder
 from bvae_tf.locks import LOCK_FILE, folder_lock
 from bvae_tf.model import ACTIVE_KL_NATS, IMAGE_SHAPE, VAE
+from bvae_tf.model_registry import MODELS, hyperparameter_names
 from bvae_tf.zoo import make_model
 
 
 def add_model_arguments(parser):
-    """--model and its hyperparameters; a flag left unset takes the model's default."""
+    """--model and one flag per hyperparameter of the registered models (bvae_tf.model_registry),
+    its help saying which models take it and their defaults; a flag left unset takes the model's default."""
     group = parser.add_argument_group("model (unset hyperparameters take the model's default)")
     group.add_argument(
         "--model",
@@ -42,29 +44,13 @@ def add_model_arguments(parser):
         help="the objective (default beta_vae): "
         + "; ".join(f"{spec.name}: {spec.title}, {spec.loss}" for spec in MODELS.values()),
     )
-    group.add_argument(
-        "--beta",
-        type=float,
-        help="β-VAE: weight of the KL term, 1 = plain VAE (default 1); "
-        "β-TCVAE: weight of the total correlation (default 6)",
-    )
-    group.add_argument(
-        "--gamma",
-        type=float,
-        help="FactorVAE: weight of the discriminator's TC (default 30); AnnealedVAE: weight of |KL - C| (default 1000)",
-    )
-    group.add_argument("--c-max", type=float, help="AnnealedVAE: final capacity C in nats (default 25)")
-    group.add_argument(
-        "--iteration-threshold",
-        type=int,
-        help="AnnealedVAE: steps over which C rises to --c-max (default: a third of the run)",
-    )
-    group.add_argument("--lambda-od", type=float, help="DIP-VAE: weight of the off-diagonal penalty (default 5)")
-    group.add_argument(
-        "--lambda-d-factor",
-        type=float,
-        help="DIP-VAE: λ_d = factor · λ_od (default 10 for dip_vae_i, 1 for dip_vae_ii)",
-    )
+    for name in hyperparameter_names():
+        uses = [(spec, h) for spec in MODELS.values() for h in spec.hyperparameters if h.name == name]
+        group.add_argument(
+            flag_name(name),
+            type=int if all(h.integer for _, h in uses) else float,
+            help="; ".join(f"{spec.name}: {h.help} (default {h.describe_default()})" for spec, h in uses),
+        )
     return group
 
 

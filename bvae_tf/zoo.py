@@ -12,7 +12,8 @@ import tensorflow as tf
 from keras import layers, ops
 
 from bvae_tf import objectives
-from bvae_tf.model import VAE, BetaVAE
+from bvae_tf.model import VAE
+from bvae_tf.model_registry import MODELS
 
 
 class AnnealedVAE(VAE):
@@ -20,17 +21,19 @@ class AnnealedVAE(VAE):
     linearly from 0 to ``c_max`` nats over ``iteration_threshold`` steps."""
 
     terms = ("capacity",)
+    model_name = "annealed_vae"
 
-    def __init__(self, latent_dim=10, c_max=25.0, gamma=1000.0, iteration_threshold=100_000, **kwargs):
+    def __init__(self, latent_dim=10, c_max=None, gamma=None, iteration_threshold=None, **kwargs):
         super().__init__(latent_dim, **kwargs)
-        self.c_max, self.gamma, self.iteration_threshold = float(c_max), float(gamma), int(iteration_threshold)
+        if iteration_threshold is None:  # its default depends on the run's length: train derives it
+            raise ValueError("iteration_threshold: give the number of steps over which C rises to c_max")
+        self.c_max = float(self.given_or_default("c_max", c_max))
+        self.gamma = float(self.given_or_default("gamma", gamma))
+        self.iteration_threshold = int(iteration_threshold)
 
     def regularizer(self, kl, mean, logvar, z):
         c = objectives.capacity(self.c_max, self.optimizer.iterations, self.iteration_threshold)
         return self.gamma * ops.abs(kl - c), {"capacity": c}
-
-    def hyperparameters(self):
-        return {"c_max": self.c_max, "gamma": self.gamma, "iteration_threshold": self.iteration_threshold}
 
 
 class DIPVAE(VAE):
@@ -39,11 +42,14 @@ class DIPVAE(VAE):
 
     terms = ("dip",)
 
-    def __init__(self, latent_dim=10, lambda_od=5.0, lambda_d_factor=10.0, dip_type="i", **kwargs):
+    def __init__(self, latent_dim=10, lambda_od=None, lambda_d_factor=None, dip_type="i", **kwargs):
         super().__init__(latent_dim, **kwargs)
         if dip_type not in objectives.DIP_TYPES:
             raise ValueError(f"dip_type must be one of {objectives.DIP_TYPES}, got {dip_type!r}")
-        self.lambda_od, self.lambda_d_factor, self.dip_type = float(lambda_od), float(lambda_d_factor), dip_type
+        self.model_name = f"dip_vae_{dip_type}"  # each DIP type is its own registry entry, with its defaults
+        self.lambda_od = float(self.given_or_default("lambda_od", lambda_od))
+        self.lambda_d_factor = float(self.given_or_default("lambda_d_factor", lambda_d_factor))
+        self.dip_type = dip_type
 
     def regularizer(self, kl, mean, logvar, z):
         dip = objectives.dip_regularizer(
@@ -51,26 +57,21 @@ class DIPVAE(VAE):
         )
         return kl + dip, {"dip": dip}
 
-    def hyperparameters(self):
-        return {"lambda_od": self.lambda_od, "lambda_d_factor": self.lambda_d_factor}
-
 
 class BetaTCVAE(VAE):
     """β-TCVAE (Chen et al. 2018, α = γ = 1): KL + (β − 1)·TC, TC by minibatch-weighted sampling
     (constants dropped, so the logged ``tc`` may be negative)."""
 
     terms = ("tc",)
+    model_name = "beta_tcvae"
 
-    def __init__(self, latent_dim=10, beta=6.0, **kwargs):
+    def __init__(self, latent_dim=10, beta=None, **kwargs):
         super().__init__(latent_dim, **kwargs)
-        self.beta = float(beta)
+        self.beta = float(self.given_or_default("beta", beta))
 
     def regularizer(self, kl, mean, logvar, z):
         tc = objectives.total_correlation(z, mean, logvar)
         return kl + (self.beta - 1.0) * tc, {"tc": tc}
-
-    def hyperparameters(self):
-        return {"beta": self.beta}
 
 
 class Discriminator(layers.Layer):
@@ -98,10 +99,11 @@ class FactorVAE(VAE):
     """
 
     terms = ("tc", "discriminator_loss", "discriminator_accuracy")
+    model_name = "factor_vae"
 
-    def __init__(self, latent_dim=10, gamma=30.0, **kwargs):
+    def __init__(self, latent_dim=10, gamma=None, **kwargs):
         super().__init__(latent_dim, **kwargs)
-        self.gamma = float(gamma)
+        self.gamma = float(self.given_or_default("gamma", gamma))
         self.discriminator = Discriminator(name="discriminator")
         self.permute_seed = keras.random.SeedGenerator(None if self.seed is None else self.seed + 1)
         self.discriminator_optimizer = None
@@ -158,9 +160,6 @@ class FactorVAE(VAE):
         terms["discriminator_accuracy"] = accuracy(real, permuted)
         return self.update_metrics(terms)
 
-    def hyperparameters(self):
-        return {"gamma": self.gamma}
-
 
 def accuracy(real_logits, permuted_logits):
     """How often the discriminator calls a sample of q(z) class 0 and a permuted one class 1."""
@@ -169,18 +168,6 @@ def accuracy(real_logits, permuted_logits):
     return 0.5 * (ops.mean(real) + ops.mean(permuted))
 
 
-# --model name -> (class, fixed keyword arguments); hyperparameters come from TrainConfig.
-MODEL_CLASSES = {
-    "beta_vae": (BetaVAE, {}),
-    "annealed_vae": (AnnealedVAE, {}),
-    "factor_vae": (FactorVAE, {}),
-    "dip_vae_i": (DIPVAE, {"dip_type": "i"}),
-    "dip_vae_ii": (DIPVAE, {"dip_type": "ii"}),
-    "beta_tcvae": (BetaTCVAE, {}),
-}
-
-
 def make_model(name, latent_dim=10, seed=None, rank1_logs=False, **hyperparameters):
-    """The model ``name`` (a key of MODEL_CLASSES) with its hyperparameters."""
-    cls, fixed = MODEL_CLASSES[name]
-    return cls(latent_dim, seed=seed, rank1_logs=rank1_logs, **fixed, **hyperparameters)
+    """The model ``name`` (registered in bvae_tf.model_registry) with its hyperparameters."""
+    return MODELS[name].build(latent_dim, seed=seed, rank1_logs=rank1_logs, **hyperparameters)

@@ -9,14 +9,21 @@ import unittest
 
 from bvae_tf.config import MODELS, DataConfig, EvalSpec, SweepConfig, TrainConfig
 from bvae_tf.errors import UserError
-from bvae_tf.metrics.sampling import PRESETS
+from bvae_tf.metrics.sampling import CODES
 
 
 class TrainConfigTest(unittest.TestCase):
     def test_defaults_are_the_reports(self):
         config = TrainConfig()
         self.assertEqual(
-            (config.beta, config.latent_dim, config.learning_rate, config.batch_size, config.epochs, config.seed),
+            (
+                config.hyperparameters["beta"],
+                config.latent_dim,
+                config.learning_rate,
+                config.batch_size,
+                config.epochs,
+                config.seed,
+            ),
             (1.0, 10, 1e-3, 32, 10, 0),
         )
         self.assertEqual((config.data.source, config.data.subset, config.data.val_size), (("render",), 50_000, 5_000))
@@ -25,7 +32,7 @@ class TrainConfigTest(unittest.TestCase):
 
     def test_dict_round_trip_through_json(self):
         config = TrainConfig.from_dict({"beta": 5, "subset": 100, "data_seed": 3, "source": "npz /x/d.npz"})
-        self.assertIsInstance(config.beta, float)  # beta=5 from Python writes what --beta 5 writes
+        self.assertIsInstance(config.hyperparameters["beta"], float)  # beta=5 from Python writes what --beta 5 writes
         self.assertEqual(config.data, DataConfig(("npz", "/x/d.npz"), subset=100, seed=3))
         settings = json.loads(json.dumps(config.to_dict()))
         self.assertEqual(settings["data_seed"], 3)
@@ -35,7 +42,7 @@ class TrainConfigTest(unittest.TestCase):
     def test_from_args_takes_only_training_flags(self):
         args = argparse.Namespace(beta=2.0, epochs=3, subset=64, betas=[1.0, 2.0], preset="fast", metric_size=[])
         config = TrainConfig.from_args(args)
-        self.assertEqual((config.beta, config.epochs, config.data.subset), (2.0, 3, 64))
+        self.assertEqual((config.hyperparameters["beta"], config.epochs, config.data.subset), (2.0, 3, 64))
 
     def test_bad_values_name_their_flag(self):
         cases = [
@@ -59,28 +66,54 @@ class TrainConfigTest(unittest.TestCase):
 
     def test_frozen(self):
         with self.assertRaises(dataclasses.FrozenInstanceError):
-            TrainConfig().beta = 2.0
+            TrainConfig().seed = 2
 
 
 class EvalSpecTest(unittest.TestCase):
     def test_create_applies_size_overrides_to_the_preset(self):
         spec = EvalSpec.create(["mig", "sap"], "fast", 3, {"num_train": 400, "num_test": None})
-        self.assertEqual(spec.sizes.num_train, 400)
-        self.assertEqual(spec.sizes.num_test, PRESETS["fast"].num_test)
+        self.assertEqual(spec.sizes_of("codes").num_train, 400)
+        self.assertEqual(spec.sizes_of("codes").num_test, CODES.fast.num_test)
         self.assertEqual(spec.size_overrides, {"num_train": 400})
-        self.assertEqual((spec.metrics, spec.seed, spec.dci_model), (("mig", "sap"), 3, "reference"))
+        self.assertEqual((spec.metrics, spec.seed), (("mig", "sap"), 3))
+        self.assertEqual(spec.option_values, {"mig": {"num_bins": 20}})  # sap has no options
+
+    def test_each_metric_takes_its_own_options(self):
+        spec = EvalSpec.create(["mig", "dci"], options={"dci.model": "fast", "mig": {"num_bins": "30"}})
+        self.assertEqual(spec.option_values, {"mig": {"num_bins": 30}, "dci": {"model": "fast"}})
+        self.assertEqual(EvalSpec.create(["dci"], dci_model="fast").option_values, {"dci": {"model": "fast"}})
+        shared = EvalSpec.create(sizes={"batch_size": 16})  # Z-diff and Z-min both draw batches
+        self.assertEqual((shared.sizes_of("zdiff").batch_size, shared.sizes_of("zmin").batch_size), (16, 16))
+        self.assertEqual(shared.sizes_of("codes"), CODES.sizes)
+
+    def test_metric_aliases(self):
+        spec = EvalSpec.create(["beta_vae_score", "factor_vae", "zdiff"])
+        self.assertEqual(spec.metrics, ("zdiff", "zmin"))
 
     def test_default_is_every_metric_at_reference_sizes(self):
         spec = EvalSpec()
         self.assertEqual(spec.metrics, ("mig", "zdiff", "zmin", "modularity", "dci", "sap"))
-        self.assertEqual(spec.sizes, PRESETS["reference"])
+        self.assertEqual(spec.sizes_of("codes"), CODES.sizes)
+        self.assertEqual(
+            spec.flat_sizes,
+            dict(
+                num_train=10_000,
+                num_test=5_000,
+                num_points_train=10_000,
+                num_points_eval=5_000,
+                batch_size=64,
+                num_variance=10_000,
+            ),
+        )
 
     def test_bad_values(self):
         for kwargs, message in [
             (dict(metrics=["mig", "bogus"]), "unknown metric"),
             (dict(metrics=[]), "none given"),
             (dict(preset="huge"), "unknown preset"),
-            (dict(dci_model="xgb"), "DCI model"),
+            (dict(dci_model="xgb"), "dci: model must be one of reference, fast"),
+            (dict(options={"sap.x": 1}), "sap has no option x"),
+            (dict(options={"mig.num_bins": "many"}), "mig.num_bins must be a number"),
             (dict(sizes={"num_train": 1}), "num_train must be an integer >= 2"),
             (dict(sizes={"num_trian": 5}), "unknown size num_trian"),
         ]:
@@ -107,8 +140,8 @@ class SweepConfigTest(unittest.TestCase):
         self.assertEqual(quiet.to_dict(), identity)
         trial = sweep.trial("factor_vae", 30.0, 1, "r", "s")
         self.assertEqual(
-            (trial.model, trial.gamma, trial.beta, trial.seed, trial.resume, trial.runs_dir, trial.epochs),
-            ("factor_vae", 30.0, None, 1, True, "r", 2),
+            (trial.model, trial.hyperparameters, trial.seed, trial.resume, trial.runs_dir, trial.epochs),
+            ("factor_vae", {"gamma": 30.0}, 1, True, "r", 2),
         )
         self.assertEqual(trial.run_name, "factor_vae_gamma30_seed1")
         self.assertEqual(sweep.trial("beta_vae", 5.0, 0, "r", "s").run_name, "beta_vae_beta5_seed0")
@@ -123,6 +156,15 @@ class SweepConfigTest(unittest.TestCase):
         self.assertEqual(SweepConfig.upgrade(older), identity)
         older["training"]["epochs"] = 3  # a setting it had keeps its value, so the difference shows
         self.assertEqual(SweepConfig.upgrade(older)["training"]["epochs"], 3)
+
+    def test_sweep_json_with_the_older_dci_model_key_still_matches(self):
+        sweep = SweepConfig(beta_grid(1), evaluation=EvalSpec.create(["mig", "dci"], "fast", dci_model="fast"))
+        identity = json.loads(json.dumps(sweep.to_dict()))
+        older = {k: v for k, v in identity.items() if k != "metric_options"}
+        older["dci_model"] = "fast"  # how sweep.json named DCI's one option before metrics held their own
+        self.assertEqual(SweepConfig.upgrade(older), identity)
+        older["dci_model"] = "reference"
+        self.assertNotEqual(SweepConfig.upgrade(older), identity)
 
     def test_bad_grids(self):
         for kwargs, message in [
@@ -143,14 +185,18 @@ class SweepConfigTest(unittest.TestCase):
 class ModelSettingsTest(unittest.TestCase):
     def test_each_model_takes_its_own_hyperparameters_with_defaults(self):
         self.assertEqual(TrainConfig().hyperparameters, {"beta": 1.0})
-        self.assertEqual(TrainConfig(model="beta_tcvae").hyperparameters, {"beta": 6.0})
+        self.assertEqual(TrainConfig.from_dict(model="beta_tcvae").hyperparameters, {"beta": 6.0})
         self.assertEqual(
-            TrainConfig(model="annealed_vae", c_max=10).hyperparameters,
+            TrainConfig.from_dict(model="annealed_vae", c_max=10).hyperparameters,
             {"c_max": 10.0, "gamma": 1000.0, "iteration_threshold": None},
         )
-        self.assertEqual(TrainConfig(model="dip_vae_i").hyperparameters, {"lambda_od": 5.0, "lambda_d_factor": 10.0})
-        self.assertEqual(TrainConfig(model="dip_vae_ii").hyperparameters, {"lambda_od": 5.0, "lambda_d_factor": 1.0})
-        self.assertEqual(TrainConfig(model="factor_vae").run_name, "factor_vae_gamma30_seed0")
+        self.assertEqual(
+            TrainConfig.from_dict(model="dip_vae_i").hyperparameters, {"lambda_od": 5.0, "lambda_d_factor": 10.0}
+        )
+        self.assertEqual(
+            TrainConfig.from_dict(model="dip_vae_ii").hyperparameters, {"lambda_od": 5.0, "lambda_d_factor": 1.0}
+        )
+        self.assertEqual(TrainConfig.from_dict(model="factor_vae").run_name, "factor_vae_gamma30_seed0")
         self.assertEqual(
             set(MODELS), {"beta_vae", "annealed_vae", "factor_vae", "dip_vae_i", "dip_vae_ii", "beta_tcvae"}
         )
@@ -165,7 +211,7 @@ class ModelSettingsTest(unittest.TestCase):
             (dict(model="vae"), "--model must be one of"),
         ]:
             with self.subTest(values=values), self.assertRaisesRegex(UserError, message):
-                TrainConfig(**values)
+                TrainConfig.from_dict(values)
 
 
 class ImportTest(unittest.TestCase):

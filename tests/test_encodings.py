@@ -47,7 +47,7 @@ def drawn_indices(metrics, seed, sizes=SIZES):
     drawn = [
         classes
         for sampler in sampling.samplers_of([METRICS[m] for m in spec.metrics])
-        for classes in sampler.draw(spec.sizes, seed)[0].values()
+        for classes in sampler.draw(spec.sizes_of(sampler.name), seed)[0].values()
     ]
     return set(np.concatenate([DSprites.classes_to_indices(c.reshape(-1, 5)) for c in drawn]).tolist())
 
@@ -199,7 +199,7 @@ class Cache(unittest.TestCase):
         self.assertEqual(stale["encodings"]["status"], "stale")
         self.assertEqual(stale["encodings"]["reason"], "made for another model")
         self.assertEqual(stale["encodings"]["from_cache"], 0)
-        self.assertEqual(len(rec.rendered), stale["num_images_encoded"])
+        self.assertEqual(len(rec.rendered), stale["num_images_distinct"])
         self.assertEqual(stale["scores"], reference["scores"])
         self.assertEqual(self.cache(path).load()[2].state, "valid")  # rebuilt for this model
 
@@ -228,7 +228,7 @@ class Cache(unittest.TestCase):
                 report, rec = self.evaluate(path)
                 self.assertEqual(report["encodings"]["status"], "corrupt", report["encodings"])
                 self.assertEqual(report["encodings"]["from_cache"], 0)
-                self.assertEqual(len(rec.rendered), report["num_images_encoded"])
+                self.assertEqual(len(rec.rendered), report["num_images_distinct"])
                 self.assertEqual(report["scores"], good["scores"])
                 self.assertEqual(self.cache(path).load()[2].state, "valid")
 
@@ -299,13 +299,13 @@ class Cache(unittest.TestCase):
         stream = io.StringIO()
         report, rec = self.evaluate(path, cache=False, progress=Progress(stream=stream, tty=False))
         self.assertFalse(os.path.exists(ModelFolder(path).encodings))
-        self.assertEqual(report["encodings"]["encoded"], report["num_images_encoded"])
+        self.assertEqual(report["encodings"]["encoded"], report["num_images_distinct"])
         lines = stream.getvalue().splitlines()
         self.assertTrue(lines[0].startswith(f"evaluating {path}: mig, zdiff, zmin, sap; preset fast, seed 0"), lines)
         self.assertRegex(
             stream.getvalue(),
-            rf"encoding: done, {report['num_images_encoded']:,}/"
-            rf"{report['num_images_encoded']:,} images in ",
+            rf"encoding: done, {report['num_images_distinct']:,}/"
+            rf"{report['num_images_distinct']:,} images in ",
         )
         for i, name in enumerate(QUICK, 1):
             self.assertIn(f"scoring {name} ({i}/4) ...", lines)
@@ -315,7 +315,7 @@ class Cache(unittest.TestCase):
         self.evaluate(path, progress=Progress(stream=stream, tty=False))
         self.evaluate(path, progress=Progress(stream=stream, tty=False))
         self.assertIn(
-            f"encodings: {report['num_images_encoded']:,} of {report['num_images_encoded']:,} images "
+            f"encodings: {report['num_images_distinct']:,} of {report['num_images_distinct']:,} images "
             "from the cache, 0 to encode",
             stream.getvalue(),
         )

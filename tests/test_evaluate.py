@@ -150,7 +150,7 @@ class Evaluate(unittest.TestCase):
         ):
             self.assertTrue(np.isfinite(report["scores"][key]), key)
         self.assertEqual(report["seed"], 0)
-        self.assertEqual(report["dci_model"], "reference")  # the default of every preset
+        self.assertEqual(report["metric_options"]["dci"], {"model": "reference"})  # the default of every preset
         self.assertEqual(report["sizes"]["num_train"], 300)
         self.assertEqual(report["num_latents"], 6)
         # Every image the samplers drew is counted; each distinct one is encoded once.
@@ -162,8 +162,8 @@ class Evaluate(unittest.TestCase):
         ]
         indices = np.concatenate([DSprites.classes_to_indices(c.reshape(-1, 5)) for c in drawn])
         self.assertEqual(report["num_images_drawn"], len(indices))
-        self.assertEqual(report["num_images_encoded"], len(np.unique(indices)))
-        self.assertLess(report["num_images_encoded"], report["num_images_drawn"])
+        self.assertEqual(report["num_images_distinct"], len(np.unique(indices)))
+        self.assertLess(report["num_images_distinct"], report["num_images_drawn"])
         self.assertIn("tensorflow", report["versions"])
         self.assertGreater(report["time"]["encode_s"], 0)
         with np.load(os.path.join(out, "matrices.npz")) as matrices:
@@ -177,11 +177,11 @@ class Evaluate(unittest.TestCase):
             self.assertRegex(result.stderr, rf"scoring {name} \({i}/{len(METRICS)}\): \d+\.\d s")
         self.assertNotIn("scoring", result.stdout)
         self.assertEqual(report["encodings"]["status"], "missing")
-        self.assertEqual(report["encodings"]["encoded"], report["num_images_encoded"])
+        self.assertEqual(report["encodings"]["encoded"], report["num_images_distinct"])
         # The same seed in-process (the sweep's entry point), every code now from the cache the
         # CLI wrote, gives the same numbers; and so does an evaluation without the cache.
         again = evaluate.evaluate_model(self.path("encode"), preset="fast", seed=0, sizes=SMALL_SIZES)
-        self.assertEqual(again["encodings"]["from_cache"], report["num_images_encoded"])
+        self.assertEqual(again["encodings"]["from_cache"], report["num_images_distinct"])
         self.assertEqual(again["scores"], report["scores"])
         uncached = evaluate.evaluate_model(self.path("encode"), preset="fast", seed=0, sizes=SMALL_SIZES, cache=False)
         self.assertEqual(uncached["scores"], report["scores"])

@@ -17,10 +17,23 @@ SIZES = np.array(FACTOR_SIZES)
 ROTATION = np.linalg.qr(np.random.default_rng(0).normal(size=(5, 5)))[0]
 # Noise fixed per image, as an encoder's output is: the same image always gets the same code.
 NOISE = np.random.default_rng(1).normal(size=(NUM_IMAGES, 5))
+
+
 # Small sizes keep the suite fast; the numbers below hold with margin at these sizes.
-SMALL = metrics.Sizes(
-    num_train=1000, num_test=500, num_points_train=300, num_points_eval=150, batch_size=64, num_variance=1000
-)
+def sizes(num_train, num_test, num_points_train, num_points_eval, batch_size, num_variance):
+    """{sampler: sizes} with these sizes in every sampler that draws them."""
+    flat = dict(
+        num_train=num_train,
+        num_test=num_test,
+        num_points_train=num_points_train,
+        num_points_eval=num_points_eval,
+        batch_size=batch_size,
+        num_variance=num_variance,
+    )
+    return EvalSpec.create(sizes=flat).sizes
+
+
+SMALL = sizes(1000, 500, 300, 150, 64, 1000)
 NO_DCI = ("mig", "zdiff", "zmin", "modularity", "sap")
 
 
@@ -48,9 +61,9 @@ def sample(fn, names, sizes, seed):
     return metrics.sample(metrics.from_factors(fn), chosen(names), sizes, seed)
 
 
-def scores(fn, which=NO_DCI, sizes=SMALL, seed=0):
-    spec = EvalSpec(metrics=tuple(which), sizes=sizes, seed=seed)
-    results, _ = metrics.score(sample(fn, which, sizes, seed), chosen(which), spec)
+def scores(fn, which=NO_DCI, small=SMALL, seed=0):
+    spec = EvalSpec(metrics=tuple(which), sizes=small, seed=seed)
+    results, _ = metrics.score(sample(fn, which, small, seed), chosen(which), spec)
     return results
 
 
@@ -185,7 +198,7 @@ class Collapsed(unittest.TestCase):
 
     def test_one_constant_latent(self):
         fn = lambda c: np.concatenate([copy(c), np.full((len(c), 1), 0.3)], axis=1)  # noqa: E731
-        small = metrics.Sizes(300, 150, 60, 30, 16, 300)
+        small = sizes(300, 150, 60, 30, 16, 300)
         results = scores(fn, metrics.METRICS, small)
         self.assert_finite(results)
         self.assertEqual(results["mig"].active_latents, 5)
@@ -194,7 +207,7 @@ class Collapsed(unittest.TestCase):
 
     def test_all_collapsed(self):
         fn = lambda c: np.full((len(c), 4), 0.01) + 1e-4 * c[:, :4]  # noqa: E731  std < 0.05
-        small = metrics.Sizes(300, 150, 60, 30, 16, 300)
+        small = sizes(300, 150, 60, 30, 16, 300)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             results = scores(fn, metrics.METRICS, small)
@@ -213,29 +226,29 @@ class Sampling(unittest.TestCase):
             calls.append(DSprites.classes_to_indices(classes))
             return copy_and_noise(classes)
 
-        small = metrics.Sizes(200, 100, 50, 25, 16, 200)
+        small = sizes(200, 100, 50, 25, 16, 200)
         a = sample(fn, metrics.METRICS, small, seed=5)
         b = sample(fn, metrics.METRICS, small, seed=5)
         self.assertEqual(len(calls), 2)  # one encoding pass per evaluation
         self.assertEqual(len(np.unique(calls[0])), len(calls[0]))  # no image twice
         drawn = np.concatenate([DSprites.classes_to_indices(f.reshape(-1, 5)) for f in a.factors.values()])
         self.assertEqual(set(calls[0]), set(drawn))  # every drawn image, and only those
-        self.assertEqual((a.num_drawn, a.num_encoded), (len(drawn), len(calls[0])))
-        self.assertLess(a.num_encoded, a.num_drawn)  # a few images are drawn twice at these sizes
+        self.assertEqual((a.num_drawn, a.num_distinct), (len(drawn), len(calls[0])))
+        self.assertLess(a.num_distinct, a.num_drawn)  # a few images are drawn twice at these sizes
         for key in a.codes:
             np.testing.assert_array_equal(a.codes[key], b.codes[key])
         c = sample(fn, metrics.METRICS, small, seed=6)
         self.assertFalse(np.array_equal(a.factors["train"], c.factors["train"]))
 
     def test_a_metric_does_not_depend_on_the_others_requested(self):
-        small = metrics.Sizes(200, 100, 50, 25, 16, 200)
+        small = sizes(200, 100, 50, 25, 16, 200)
         alone = scores(copy_and_noise, ("mig",), small)["mig"].score
         together = scores(copy_and_noise, ("mig", "zmin"), small)["mig"].score
         self.assertEqual(alone, together)
 
     def test_batches_share_exactly_the_chosen_factor(self):
-        factors, labels = metrics.METRICS["zdiff"].sampler.draw(SMALL, 0)
-        zmin_factors, zmin_labels = metrics.METRICS["zmin"].sampler.draw(SMALL, 0)
+        factors, labels = metrics.METRICS["zdiff"].sampler.draw(SMALL["zdiff"], 0)
+        zmin_factors, zmin_labels = metrics.METRICS["zmin"].sampler.draw(SMALL["zmin"], 0)
         first, second, k = factors["zdiff_train_1"], factors["zdiff_train_2"], labels["zdiff_train"]
         for p in range(20):
             np.testing.assert_array_equal(first[p, :, k[p]], second[p, :, k[p]])
@@ -243,7 +256,7 @@ class Sampling(unittest.TestCase):
             self.assertEqual(len(np.unique(batch[:, zmin_labels["zmin_train"][p]])), 1)
 
     def test_gathered_codes_match_their_factors(self):
-        s = sample(copy, ("zdiff", "mig"), metrics.Sizes(100, 50, 20, 10, 8, 100), 1)
+        s = sample(copy, ("zdiff", "mig"), sizes(100, 50, 20, 10, 8, 100), 1)
         for key in s.factors:
             np.testing.assert_array_equal(s.codes[key], s.factors[key])
 
@@ -274,7 +287,7 @@ class Sampling(unittest.TestCase):
         from bvae_tf.progress import Progress
 
         stream = io.StringIO()
-        small = metrics.Sizes(200, 100, 50, 25, 16, 200)
+        small = sizes(200, 100, 50, 25, 16, 200)
         spec = EvalSpec(metrics=("mig", "sap"), sizes=small)
         samples = sample(copy, ("mig", "sap"), small, 0)
         _, seconds = metrics.score(samples, chosen(("mig", "sap")), spec, Progress(stream=stream, tty=False))
@@ -343,7 +356,7 @@ class ConstantFactor(unittest.TestCase):
 
     def test_evaluate_scores_a_constant_factor_without_crashing(self):
         which = ("dci", "sap", "mig")
-        spec = EvalSpec(metrics=which, sizes=metrics.Sizes(300, 150, 60, 30, 16, 300), dci_model="fast")
+        spec = EvalSpec.create(metrics=which, sizes=dict(num_train=300, num_test=150), dci_model="fast")
         samples = sample(copy, which, spec.sizes, 0)
         for factors in samples.factors.values():
             factors[..., 0] = 0  # shape held fixed in every sample

@@ -18,7 +18,8 @@ from bvae_tf import objectives
 from bvae_tf.data.dsprites import DSprites, render_dsprites
 from bvae_tf.export import export_model
 from bvae_tf.model import BetaVAE
-from bvae_tf.zoo import DIPVAE, MODEL_CLASSES, AnnealedVAE, BetaTCVAE, FactorVAE, accuracy, make_model
+from bvae_tf.model_registry import MODELS
+from bvae_tf.zoo import DIPVAE, AnnealedVAE, BetaTCVAE, FactorVAE, accuracy, make_model
 from tests.helpers import slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -234,7 +235,7 @@ class EveryModelTrainsTest(unittest.TestCase):
             "dip_vae_ii": {"lambda_od": 5.0, "lambda_d_factor": 1.0},
             "beta_tcvae": {"beta": 6.0},
         }
-        self.assertEqual(set(settings), set(MODEL_CLASSES))
+        self.assertEqual(set(settings), set(MODELS))
         for name, hyperparameters in settings.items():
             keras.utils.set_random_seed(0)
             model = compiled(make_model(name, 6, seed=0, **hyperparameters), learning_rate=3e-3)

@@ -23,7 +23,7 @@ def toy(codes, factors):
     return ToyResult(score=float(correlation.max(axis=0).mean()), correlation=correlation)
 
 
-def _score(samples, spec):
+def _score(samples, options, seed):
     return toy(samples.codes["train"], samples.factors["train"])
 
 

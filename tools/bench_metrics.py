@@ -34,7 +34,7 @@ import tensorflow as tf  # noqa: E402
 
 from bvae_tf.data.dsprites import DSprites  # noqa: E402
 from bvae_tf.evaluate import evaluate_model  # noqa: E402
-from bvae_tf.metrics import METRICS, PRESETS  # noqa: E402
+from bvae_tf.metrics import METRICS  # noqa: E402
 from bvae_tf.progress import Progress  # noqa: E402
 
 TARGETS_S = {"reference_cold": 420, "reference_warm": 300, "fast_cold": 30}  # issue 12, 2 cores, quiet
@@ -84,8 +84,9 @@ def peak_flops(n=2048, repeats=5):
     return 2 * n**3 / best, 2 * n**3 / best_cpu
 
 
-def images_alone(metric, sizes, seed):
-    factors, _ = METRICS[metric].sampler.draw(sizes, seed)
+def images_alone(metric, preset, seed):
+    sampler = METRICS[metric].sampler
+    factors, _ = sampler.draw(sampler.preset(preset), seed)
     return len(np.unique(np.concatenate([DSprites.classes_to_indices(f.reshape(-1, 5)) for f in factors.values()])))
 
 
@@ -106,7 +107,7 @@ def run(model, preset, seed, encode_batch, progress):
         "dci_share_of_score": round(t["score_per_metric_s"].get("dci", 0) / t["score_s"], 3),
         "dci_share_of_total": round(t["score_per_metric_s"].get("dci", 0) / t["total_s"], 3),
         "images_drawn": report["num_images_drawn"],
-        "images_needed": report["num_images_encoded"],
+        "images_needed": report["num_images_distinct"],
         "images_encoded": e["encoded"],
         "images_from_cache": e["from_cache"],
         "cache_status": e["status"],
@@ -127,14 +128,13 @@ def preset_section(source, preset, seed, encode_batch, progress, tmp):
         os.remove(cache)
     cold, cold_report = run(model, preset, seed, encode_batch, progress)
     warm, warm_report = run(model, preset, seed, encode_batch, progress)
-    sizes = PRESETS[preset]
     rate = cold.get("encode_images_per_s")
     return {
         "cold": cold,
         "warm": warm,
         "same_scores_cold_and_warm": cold_report["scores"] == warm_report["scores"],
         "target_s": {"cold": TARGETS_S.get(f"{preset}_cold"), "warm": TARGETS_S.get(f"{preset}_warm")},
-        "encode_s_alone_est": {m: round(images_alone(m, sizes, seed) / rate, 1) for m in METRICS} if rate else None,
+        "encode_s_alone_est": {m: round(images_alone(m, preset, seed) / rate, 1) for m in METRICS} if rate else None,
         "scores": {k: round(v, 4) for k, v in warm_report["scores"].items()},
     }
 

@@ -121,8 +121,17 @@ def dci(train_codes, train_factors, test_codes, test_factors, seed=0, model="ref
     )
 
 
-def _score(samples, spec):
-    return dci(*train_test(samples), seed=spec.seed, model=spec.dci_model)
+@dataclasses.dataclass(frozen=True)
+class DCIOptions:
+    model: str = "reference"  # a key of MODELS: the gradient-boosted trees' settings
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
+
+
+def _score(samples, options, seed):
+    return dci(*train_test(samples), seed=seed, model=options.model)
 
 
 METRIC = Metric(
@@ -135,4 +144,5 @@ METRIC = Metric(
         Score("informativeness", "dci_informativeness", "DCI informativeness"),
         Score("informativeness_train", "dci_informativeness_train"),
     ),
+    options=DCIOptions(),
 )

@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 
 from bvae_tf.metrics import utils
-from bvae_tf.metrics.registry import Metric, Score
+from bvae_tf.metrics.registry import MatrixView, Metric, Score
 from bvae_tf.metrics.sampling import CODES
 
 
@@ -48,8 +48,15 @@ def mig(codes, factors, num_bins=utils.NUM_BINS):
     )
 
 
-def _score(samples, spec):
-    return mig(samples.codes["train"], samples.factors["train"])
+def _score(samples, options, seed):
+    return mig(samples.codes["train"], samples.factors["train"], options.num_bins)
 
 
-METRIC = Metric("mig", CODES, _score, (Score("score", "mig", "MIG"),))
+METRIC = Metric(
+    "mig",
+    CODES,
+    _score,
+    (Score("score", "mig", "MIG"),),
+    options=utils.Binning(),
+    views=(MatrixView("normalized_mutual_info", "normalized MI (MIG)"),),
+)

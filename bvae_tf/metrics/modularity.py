@@ -2,7 +2,7 @@
 
 Ridgeway & Mozer, "Learning Deep Disentangled Embeddings With the F-Statistic Loss",
 NeurIPS 2018 (https://arxiv.org/abs/1802.05312); as in
-`disentanglement_lib/evaluation/metrics/modularity_explicitness.py`.
+`disentanglement_lib/evaluation/metrics/modularity.py`.
 """
 
 import dataclasses
@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from bvae_tf.metrics import utils
-from bvae_tf.metrics.registry import Metric, Score
+from bvae_tf.metrics.registry import MatrixView, Metric, Score
 from bvae_tf.metrics.sampling import CODES, train_test
 
 
@@ -47,7 +47,7 @@ def _mean_auc(model, codes, labels):
     return float(np.mean(aucs)) if aucs else 0.5
 
 
-def modularity_explicitness(train_codes, train_factors, test_codes, test_factors, num_bins=utils.NUM_BINS):
+def modularity(train_codes, train_factors, test_codes, test_factors, num_bins=utils.NUM_BINS):
     """Modularity from the 20-bin MI matrix of the train codes; explicitness = mean one-vs-rest
     ROC-AUC of a per-factor logistic regression on standardized codes, on the test points.
 
@@ -81,8 +81,8 @@ def modularity_explicitness(train_codes, train_factors, test_codes, test_factors
     )
 
 
-def _score(samples, spec):
-    return modularity_explicitness(*train_test(samples))
+def _score(samples, options, seed):
+    return modularity(*train_test(samples), num_bins=options.num_bins)
 
 
 METRIC = Metric(
@@ -94,4 +94,6 @@ METRIC = Metric(
         Score("explicitness", "explicitness", "Explicitness"),
         Score("explicitness_train", "explicitness_train"),
     ),
+    options=utils.Binning(),
+    views=(MatrixView("mutual_info", "MI, per-latent modularity (Modularity)", per_latent="modularity_per_latent"),),
 )

@@ -8,7 +8,9 @@ show). ``bvae_tf.metrics`` registers the built-in ones; adding a metric is one n
 
 import dataclasses
 from collections.abc import Callable
-from typing import Optional
+from typing import Any, Optional
+
+PRESETS = ("reference", "fast")  # reference: disentanglement_lib's sizes; fast: a quick look
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,12 +20,20 @@ class Sampler:
     ``draw(sizes, seed) -> (factors, labels)``: ``factors`` maps array names to int class arrays
     [..., 5] (their codes come back under the same names), ``labels`` any per-point labels.
     ``uniform``: the name of an array of uniformly drawn factors (its codes give the evaluation's
-    count of active latents). Metrics sharing a sampler share its draw (and its encoding).
+    count of active latents). Metrics sharing a sampler share its draw (and its encoding), so
+    they share its sizes: ``sizes`` is a frozen dataclass of them at the reference values (its
+    field names are the evaluation's size flags, e.g. ``--num-train``), ``fast`` the same at the
+    ``fast`` preset's.
     """
 
     name: str
     draw: Callable
     uniform: str
+    sizes: Any
+    fast: Any
+
+    def preset(self, name):
+        return self.fast if name == "fast" else self.sizes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,17 +46,30 @@ class Score:
 
 
 @dataclasses.dataclass(frozen=True)
-class Metric:
-    """A disentanglement metric: ``score(samples, spec) -> Result`` on the codes of ``sampler``'s draw.
+class MatrixView:
+    """A matrix of a metric's result that the report draws as a factor x latent heat map."""
 
-    ``samples`` is a :class:`bvae_tf.metrics.sampling.Samples`; ``spec`` the
-    :class:`bvae_tf.config.EvalSpec` (for its seed and options).
+    field: str  # the Result's matrix field
+    title: str
+    per_latent: Optional[str] = None  # a [L] field written under each latent's tick
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """A disentanglement metric: ``score(samples, options, seed) -> Result`` on the codes of
+    ``sampler``'s draw.
+
+    ``samples`` is a :class:`bvae_tf.metrics.sampling.Samples`; ``options`` the metric's own
+    options (a frozen dataclass; here, at the reference values; None if it has none) as the
+    evaluation set them; ``seed`` the evaluation's seed. ``views``: the matrices the report draws.
     """
 
     name: str
     sampler: Sampler
     score: Callable
     scores: tuple[Score, ...]
+    options: Any = None
+    views: tuple[MatrixView, ...] = ()
 
 
 METRICS = {}
@@ -66,6 +89,34 @@ def register(metric):
 
 def unregister(name):
     METRICS.pop(name)
+
+
+ALIASES = {  # other names researchers know a metric by, accepted by --metrics
+    "beta_vae_score": "zdiff",
+    "beta_vae": "zdiff",
+    "factor_vae_score": "zmin",
+    "factor_vae": "zmin",
+}
+
+
+def canonical(name):
+    """The registry's name of a metric given by its name or an alias (unknown names unchanged)."""
+    return ALIASES.get(name, name)
+
+
+def samplers():
+    """The samplers of the registered metrics, each once, in registry order."""
+    return list(dict.fromkeys(metric.sampler for metric in METRICS.values()))
+
+
+def size_fields():
+    """Every sampler's size names (the evaluation's size flags), each once."""
+    return tuple(dict.fromkeys(f.name for sampler in samplers() for f in dataclasses.fields(sampler.sizes)))
+
+
+def matrix_views():
+    """[(matrix key in matrices.npz, MatrixView)] of every registered metric, in registry order."""
+    return [(f"{metric.name}_{view.field}", view) for metric in METRICS.values() for view in metric.views]
 
 
 def score_labels():

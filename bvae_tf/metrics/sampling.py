@@ -21,25 +21,6 @@ from bvae_tf.metrics.registry import Sampler
 from bvae_tf.progress import Progress
 
 
-@dataclasses.dataclass(frozen=True)
-class Sizes:
-    """Sample sizes; defaults are the reference (disentanglement_lib) ones."""
-
-    num_train: int = 10_000  # uniform points for MIG, modularity, DCI, SAP (train)
-    num_test: int = 5_000  # held-out points for explicitness, DCI, SAP
-    num_points_train: int = 10_000  # Z-diff / Z-min training points (one batch each)
-    num_points_eval: int = 5_000  # Z-diff / Z-min evaluation points
-    batch_size: int = 64  # images per Z-diff / Z-min batch
-    num_variance: int = 10_000  # points for Z-min's global variance
-
-
-PRESETS = {
-    "reference": Sizes(),
-    # Quick looks: fewer, smaller batches keep the encoded images near 30k (~10-20 s on 2 cores).
-    "fast": Sizes(1_000, 500, 200, 100, 32, 1_000),
-}
-
-
 class ImageRepresentation:
     """Representation that renders dSprites images and encodes them; built by `from_images`.
 
@@ -138,6 +119,14 @@ def rng(seed, stream):
     return np.random.default_rng([seed, sum(map(ord, stream))])
 
 
+@dataclasses.dataclass(frozen=True)
+class CodesSizes:
+    """The code-based metrics' sample: the reference's sizes."""
+
+    num_train: int = 10_000  # uniform points for MIG, modularity, DCI, SAP (train)
+    num_test: int = 5_000  # held-out points for explicitness, DCI, SAP
+
+
 def draw_codes(sizes, seed):
     """One uniform sample split into train and test points, shared by the code-based metrics."""
     generator = rng(seed, "codes")
@@ -147,7 +136,7 @@ def draw_codes(sizes, seed):
 
 # MIG, modularity, DCI and SAP score one uniform sample of (codes, factors), also given directly
 # by users with codes and factors of their own (`evaluate --codes`).
-CODES = Sampler("codes", draw_codes, uniform="train")
+CODES = Sampler("codes", draw_codes, uniform="train", sizes=CodesSizes(), fast=CodesSizes(1_000, 500))
 
 
 @dataclasses.dataclass
@@ -159,7 +148,7 @@ class Samples:
     labels: dict
     uniform: str  # the key of a uniform sample of codes (for the count of active latents)
     num_drawn: int  # images the metrics asked for
-    num_encoded: int  # distinct images actually encoded
+    num_distinct: int  # distinct images among them (each encoded once, or taken from the cache)
     encode_seconds: float
 
 
@@ -174,13 +163,14 @@ def samplers_of(metrics):
     return list(dict.fromkeys(metric.sampler for metric in metrics))
 
 
-def sample(represent, metrics, sizes=PRESETS["reference"], seed=0, progress=None):
+def sample(represent, metrics, sizes=None, seed=0, progress=None):
     """Draw every requested metric's factors, encode each distinct image once, gather codes.
-    ``progress`` (a `bvae_tf.progress.Progress`, default quiet) is told how many images were drawn."""
+    ``sizes``: {sampler name: its sizes} (missing: the reference sizes). ``progress`` (a
+    `bvae_tf.progress.Progress`, default quiet) is told how many images were drawn."""
     factors, labels = {}, {}
     samplers = samplers_of(metrics)
     for sampler in samplers:
-        drawn, drawn_labels = sampler.draw(sizes, seed)
+        drawn, drawn_labels = sampler.draw((sizes or {}).get(sampler.name, sampler.sizes), seed)
         factors.update(drawn)
         labels.update(drawn_labels)
     flat = [DSprites.classes_to_indices(f.reshape(-1, f.shape[-1])) for f in factors.values()]
@@ -206,13 +196,14 @@ def uniform_codes(samples):
 
 
 def score(samples, metrics, spec, progress=None):
-    """Run the scorers of ``metrics`` (Metric objects) on ``samples``:
+    """Run the scorers of ``metrics`` (Metric objects) on ``samples`` with the options and seed
+    of ``spec`` (a `bvae_tf.config.EvalSpec`):
     ``({name: Result}, {name: seconds})``. ``progress``: a `bvae_tf.progress.Progress` (default
     quiet) told which metric runs and how long it took."""
     progress = Progress.of(progress)
     results, seconds = {}, {}
     for i, metric in enumerate(metrics, 1):
         with progress.step(f"scoring {metric.name} ({i}/{len(metrics)})") as timing:
-            results[metric.name] = metric.score(samples, spec)
+            results[metric.name] = metric.score(samples, spec.options_of(metric.name), spec.seed)
         seconds[metric.name] = timing["seconds"]
     return results, seconds

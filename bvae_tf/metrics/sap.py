@@ -62,8 +62,8 @@ def sap(train_codes, train_factors, test_codes, test_factors, seed=0, n_jobs=Non
     )
 
 
-def _score(samples, spec):
-    return sap(*train_test(samples), seed=spec.seed)
+def _score(samples, options, seed):
+    return sap(*train_test(samples), seed=seed)
 
 
 METRIC = Metric("sap", CODES, _score, (Score("score", "sap", "SAP"),))

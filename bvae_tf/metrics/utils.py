@@ -36,6 +36,13 @@ class Result:
         }
 
 
+@dataclasses.dataclass(frozen=True)
+class Binning:
+    """The option of the metrics that discretize codes: equal-width histogram bins per latent."""
+
+    num_bins: int = NUM_BINS
+
+
 def check_codes(codes, name="codes"):
     """Codes as float64 [N, L]; raises ValueError on a wrong shape, dtype or non-finite values."""
     codes = np.asarray(codes)

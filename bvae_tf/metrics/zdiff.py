@@ -12,11 +12,11 @@ from sklearn.linear_model import LogisticRegression
 
 from bvae_tf.data.dsprites import FACTOR_SIZES, DSprites
 from bvae_tf.metrics import sampling, utils
-from bvae_tf.metrics.registry import Metric, Sampler, Score
+from bvae_tf.metrics.registry import MatrixView, Metric, Sampler, Score
 
 
 @dataclasses.dataclass
-class BetaVAEResult(utils.Result):
+class ZDiffResult(utils.Result):
     score: float  # eval accuracy
     train_accuracy: float
     # Mean training feature per fixed factor: the latent whose |Δz| drops when factor k is held
@@ -29,7 +29,7 @@ def features(codes1, codes2):
     return np.mean(np.abs(np.asarray(codes1, np.float64) - np.asarray(codes2, np.float64)), axis=1)
 
 
-def beta_vae_score(train_features, train_labels, eval_features, eval_labels):
+def zdiff(train_features, train_labels, eval_features, eval_labels):
     """Accuracy of a multinomial logistic regression (sklearn defaults, no scaling) that predicts
     the fixed factor from the batch feature; chance is 1 / number of factors.
 
@@ -37,7 +37,7 @@ def beta_vae_score(train_features, train_labels, eval_features, eval_labels):
       train_features, eval_features: float [P, L] from `features`.
       train_labels, eval_labels: int [P] index of the factor held fixed in each pair of batches.
     Returns:
-      `BetaVAEResult`.
+      `ZDiffResult`.
     """
     x_train, y_train, x_eval, y_eval = utils.check_features(train_features, train_labels, eval_features, eval_labels)
     if len(np.unique(y_train)) < 2:
@@ -51,11 +51,20 @@ def beta_vae_score(train_features, train_labels, eval_features, eval_labels):
             for k in range(num_factors)
         ]
     )
-    return BetaVAEResult(
+    return ZDiffResult(
         score=float(np.mean(model.predict(x_eval) == y_eval)),
         train_accuracy=float(np.mean(model.predict(x_train) == y_train)),
         mean_abs_diff=mean_abs_diff,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class PairSizes:
+    """Z-diff's sample: the reference's sizes."""
+
+    num_points_train: int = 10_000  # training points (one pair of batches each)
+    num_points_eval: int = 5_000  # evaluation points
+    batch_size: int = 64  # images per batch
 
 
 def draw(sizes, seed):
@@ -71,18 +80,19 @@ def draw(sizes, seed):
     return factors, labels
 
 
-def _score(samples, spec):
+def _score(samples, options, seed):
     codes, labels = samples.codes, samples.labels
     train, test = (features(codes[f"zdiff_{x}_1"], codes[f"zdiff_{x}_2"]) for x in ("train", "eval"))
-    return beta_vae_score(train, labels["zdiff_train"], test, labels["zdiff_eval"])
+    return zdiff(train, labels["zdiff_train"], test, labels["zdiff_eval"])
 
 
 METRIC = Metric(
     "zdiff",
-    Sampler("zdiff", draw, uniform="zdiff_train_1"),
+    Sampler("zdiff", draw, uniform="zdiff_train_1", sizes=PairSizes(), fast=PairSizes(200, 100, 32)),
     _score,
     (
         Score("score", "zdiff", "Z-diff (β-VAE score)"),
         Score("train_accuracy", "zdiff_train"),
     ),
+    views=(MatrixView("mean_abs_diff", "mean |Δz| with the factor fixed (Z-diff)"),),
 )

@@ -16,7 +16,7 @@ from bvae_tf.metrics.registry import Metric, Sampler, Score
 
 
 @dataclasses.dataclass
-class FactorVAEResult(utils.Result):
+class ZMinResult(utils.Result):
     score: float  # eval accuracy
     train_accuracy: float
     active_latents: int
@@ -45,7 +45,7 @@ def _votes(features, labels, active, num_factors):
     return votes
 
 
-def factor_vae_score(train_features, train_labels, eval_features, eval_labels, active=None):
+def zmin(train_features, train_labels, eval_features, eval_labels, active=None):
     """Majority-vote accuracy: each active latent predicts the factor that most often made it the
     least-varying one; accuracy = correct votes / all votes. 0 (with a warning) with no active latent.
 
@@ -54,24 +54,34 @@ def factor_vae_score(train_features, train_labels, eval_features, eval_labels, a
       train_labels, eval_labels: int [P] index of the factor held fixed in each batch.
       active: bool [L], latents whose global std is >= 0.05; default: all.
     Returns:
-      `FactorVAEResult`.
+      `ZMinResult`.
     """
     x_train, y_train, x_eval, y_eval = utils.check_features(train_features, train_labels, eval_features, eval_labels)
     active = np.ones(x_train.shape[1], bool) if active is None else np.asarray(active, bool)
     num_factors = int(max(y_train.max(), y_eval.max())) + 1
     if not active.any():
-        warnings.warn("factor_vae_score: no active latent (all std < 0.05); the score is 0", stacklevel=2)
-        return FactorVAEResult(0.0, 0.0, 0, np.zeros((num_factors, x_train.shape[1]), np.int64))
+        warnings.warn("zmin: no active latent (all std < 0.05); the score is 0", stacklevel=2)
+        return ZMinResult(0.0, 0.0, 0, np.zeros((num_factors, x_train.shape[1]), np.int64))
     train_votes = _votes(x_train, y_train, active, num_factors)
     eval_votes = _votes(x_eval, y_eval, active, num_factors)
     classifier = np.argmax(train_votes, axis=0)
     latents = np.arange(x_train.shape[1])
-    return FactorVAEResult(
+    return ZMinResult(
         score=float(eval_votes[classifier, latents].sum() / eval_votes.sum()),
         train_accuracy=float(train_votes[classifier, latents].sum() / train_votes.sum()),
         active_latents=int(active.sum()),
         votes=train_votes,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchSizes:
+    """Z-min's sample: the reference's sizes."""
+
+    num_points_train: int = 10_000  # training points (one batch each)
+    num_points_eval: int = 5_000  # evaluation points
+    batch_size: int = 64  # images per batch
+    num_variance: int = 10_000  # uniform points for the global variance
 
 
 def draw(sizes, seed):
@@ -89,16 +99,16 @@ def draw(sizes, seed):
     return factors, labels
 
 
-def _score(samples, spec):
+def _score(samples, options, seed):
     codes, labels = samples.codes, samples.labels
     std = global_std(codes["zmin_variance"])
     train, test = (features(codes[f"zmin_{x}"], std) for x in ("train", "eval"))
-    return factor_vae_score(train, labels["zmin_train"], test, labels["zmin_eval"], active=std >= utils.ACTIVE_STD)
+    return zmin(train, labels["zmin_train"], test, labels["zmin_eval"], active=std >= utils.ACTIVE_STD)
 
 
 METRIC = Metric(
     "zmin",
-    Sampler("zmin", draw, uniform="zmin_variance"),
+    Sampler("zmin", draw, uniform="zmin_variance", sizes=BatchSizes(), fast=BatchSizes(200, 100, 32, 1_000)),
     _score,
     (
         Score("score", "zmin", "Z-min (FactorVAE score)"),
