@@ -32,7 +32,7 @@ def canonical(shape, scale, orientation=0, pos_x=0, pos_y=0):
 
 
 class RendererSpecTest(unittest.TestCase):
-    """The numbers of shared/specs/dsprites.md that a faithful renderer reproduces."""
+    """The numbers of docs/dsprites.md that a faithful renderer reproduces."""
 
     def test_lit_pixels_of_canonical_sprites(self):
         expected = {

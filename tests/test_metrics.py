@@ -1,4 +1,4 @@
-"""Known-answer tests for the metric scorers and samplers (shared/specs/metrics.md)."""
+"""Known-answer tests for the metric scorers and samplers (docs/metrics.md)."""
 
 import unittest
 import warnings
