@@ -256,7 +256,7 @@ class TrainConfig:
 
 
 def _resolve_metrics(metrics):
-    names = tuple(registry.METRICS) if metrics is None else tuple(dict.fromkeys(map(registry.canonical, metrics)))
+    names = registry.default_metrics() if metrics is None else tuple(dict.fromkeys(map(registry.canonical, metrics)))
     unknown = [m for m in names if m not in registry.METRICS]
     _require(
         names and not unknown,
@@ -303,7 +303,7 @@ class EvalSpec:
     values (a preset name plus flat size overrides and per-metric options).
     """
 
-    metrics: Optional[tuple[str, ...]] = None  # default: every registered metric
+    metrics: Optional[tuple[str, ...]] = None  # default: the registry's default metrics
     preset: str = "reference"
     seed: int = 0
     sizes: dict = dataclasses.field(default_factory=dict)  # {sampler name: sizes}; missing: the preset's
@@ -371,6 +371,18 @@ class EvalSpec:
             k: v for sampler in registry.samplers() for k, v in dataclasses.asdict(sampler.preset(self.preset)).items()
         }
         return {name: value for name, value in self.flat_sizes.items() if value != preset[name]}
+
+    @property
+    def changed_options(self):
+        """{metric: {option: value}} of the evaluated metrics' options that differ from the reference."""
+        changed = {}
+        for name in self.metrics:
+            options, reference = self.options[name], registry.METRICS[name].options
+            if options is not None:
+                diff = {k: v for k, v in dataclasses.asdict(options).items() if v != getattr(reference, k)}
+                if diff:
+                    changed[name] = diff
+        return changed
 
     @property
     def option_values(self):

@@ -2,7 +2,7 @@
 
 Encoding is most of an evaluation's cost (the reference preset needs ~98 % of the 737,280-image
 grid), and the codes depend only on the model. So `ModelEncodings` keeps every code a model's
-encoder has returned in ``encodings.npz`` inside the SavedModel folder
+encoder has returned in ``evaluations/encodings.npz`` inside the SavedModel folder
 (`bvae_tf.layout.ModelFolder.encodings`) and encodes only the images not in it: a second
 evaluation (another seed, preset, metric set, a sweep or report redo) encodes nothing or only
 the new indices, and a quick look pays only for the images it draws, never the whole grid.
@@ -163,6 +163,7 @@ class EncodingCache:
                 f.flush()
                 os.fsync(f.fileno())
 
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         write_atomic(self.path, dump)  # also removes temporaries of killed writers
 
 
@@ -185,7 +186,7 @@ class ModelEncodings:
     Args:
       model: a `bvae_tf.saved_model.SavedModel`.
       batch_size: images per encoder call.
-      cache: True: read and extend ``<model>/encodings.npz``; False: encode everything, write
+      cache: True: read and extend ``<model>/evaluations/encodings.npz``; False: encode everything, write
         nothing; or a path for the cache file.
       progress: a `bvae_tf.progress.Progress` or a flag.
       checkpoint_s: a long encoding saves what it has at this interval.

@@ -19,12 +19,14 @@ import time
 import numpy as np
 
 import bvae_tf
+from bvae_tf import evaluation_figures
 from bvae_tf.config import EvalSpec, flag_name
-from bvae_tf.data.dsprites import FACTOR_NAMES, NUM_IMAGES, check_classes
-from bvae_tf.encodings import ModelEncodings
+from bvae_tf.data.dsprites import FACTOR_NAMES, NUM_IMAGES, DSprites, check_classes
+from bvae_tf.encodings import ModelEncodings, model_hash
 from bvae_tf.errors import ArgumentParser, UserError, run_cli
-from bvae_tf.files import check_writable_folder, write_atomic, write_json, write_text
-from bvae_tf.layout import ScoresFolder
+from bvae_tf.evaluation_folder import default_out, evaluation_folder, file_sha256
+from bvae_tf.files import check_writable_folder
+from bvae_tf.layout import ModelFolder
 from bvae_tf.metrics import registry, sampling, utils
 from bvae_tf.metrics.dci import MODELS as DCI_MODELS
 from bvae_tf.progress import Progress, format_seconds
@@ -210,66 +212,95 @@ def evaluate_codes(codes, factors=None, spec=None, progress=False, **options):
     return report
 
 
-def check_replaceable(out_dir, spec, overwrite, with_sizes=True):
-    """UserError if ``out_dir`` holds an evaluation with other settings than ``spec`` (checked before
-    the work): results of different evaluations never replace each other silently."""
-    path = ScoresFolder(out_dir).metrics
-    if overwrite or not os.path.isfile(path):
-        return
-    with open(path) as f:
-        previous = json.load(f)
-    wanted = {"metrics": sorted(spec.metrics), **how_computed(spec)}
-    if not with_sizes:
-        del wanted["sizes"]
-    scored = previous.get("metrics") if isinstance(previous.get("metrics"), dict) else None
-    found = (
-        {key: sorted(scored) if key == "metrics" else previous.get(key) for key in wanted}
-        if scored is not None
-        else None
-    )
-    if found != wanted:
-        differs = [key for key in wanted if not found or found[key] != wanted[key]]
-        raise UserError(
-            f"--out: {out_dir} holds an evaluation with other settings ({', '.join(differs)} differ); "
-            "pass another --out to keep both, or --overwrite to replace it"
-        )
+def identity(spec, source=None, with_sizes=True):
+    """What must agree for an evaluation to replace another in one folder: the metrics, how they
+    were computed, and the input (``source``: the model's or the codes file's digest)."""
+    found = {"metrics": sorted(spec.metrics), **how_computed(spec), "source": source}
+    if not with_sizes:  # codes with factors set their own split sizes
+        del found["sizes"]
+    return found
 
 
-def write_report(report, out_dir):
-    """``metrics.json``, ``matrices.npz`` and ``<metric>_<matrix>.csv`` under ``out_dir``; the CSVs
-    of an earlier evaluation's metrics that this one did not score are removed, so every file
-    there belongs to this evaluation."""
+def model_source(path):
+    """An evaluation's input when it scores a SavedModel: the digest of its weights."""
+    return {"model_sha256": model_hash(path)}
+
+
+def codes_source(path):
+    return {"codes_sha256": file_sha256(path)}
+
+
+def evaluation_files(report, model=None):
+    """(metrics.json's dict, {file name: write(path)}): ``matrices.npz``, one
+    ``<metric>_<matrix>.csv`` per matrix, ``matrices.png`` and, for a SavedModel folder
+    ``model``, ``traversal.png``."""
     import pandas as pd
 
-    os.makedirs(out_dir, exist_ok=True)
-    folder = ScoresFolder(out_dir)
     report = dict(report)
     matrices = report.pop("matrices")
-    stale = [
-        name
-        for name in os.listdir(out_dir)
-        if name.endswith(".csv") and name[:-4] not in matrices and name.split("_", 1)[0] in registry.METRICS
-    ]
-    for name in stale:
-        os.remove(os.path.join(out_dir, name))
-    num_latents = report["num_latents"]
-    labels = {"latent": [f"z{i}" for i in range(num_latents)], "factor": list(FACTOR_NAMES)}
+    labels = {"latent": [f"z{i}" for i in range(report["num_latents"])], "factor": list(FACTOR_NAMES)}
 
-    write_json(folder.metrics, report)
-
-    def dump_npz(temp):
-        with open(temp, "wb") as f:  # a file object, so savez keeps the temporary name
+    def dump_npz(path):
+        with open(path, "wb") as f:  # a file object, so savez keeps the name given
             np.savez(f, **{k: v for k, (v, _) in matrices.items()})
 
-    write_atomic(folder.matrices, dump_npz)
-    for name, (array, axes) in matrices.items():
+    def dump_csv(name, array, axes):
         rows = labels[axes[0]][: array.shape[0]]
         if array.ndim == 1:
             frame = pd.DataFrame({name: array}, index=rows)
         else:
             frame = pd.DataFrame(array, index=rows, columns=labels[axes[1]][: array.shape[1]])
-        write_text(folder.matrix_csv(name), frame.to_csv())
-    return out_dir
+        return lambda path: frame.to_csv(path)
+
+    files = {"matrices.npz": dump_npz}
+    files.update({f"{name}.csv": dump_csv(name, array, axes) for name, (array, axes) in matrices.items()})
+    arrays = {name: array for name, (array, _) in matrices.items()}
+    title = f"{os.path.basename(str(model or report.get('codes', 'codes')).rstrip(os.sep))}: {report['preset']}, seed {report['seed']}"
+    figure = evaluation_figures.matrices_figure(arrays, FACTOR_NAMES, title)
+    if figure is not None:
+        files["matrices.png"] = evaluation_figures.png_writer(figure)
+    if model is not None:
+        saved = SavedModel(model)
+        if {"encode", "decode"} <= set(saved.signatures):  # a model exported elsewhere may only encode
+            files["traversal.png"] = _traversal_writer(saved, model, arrays, title)
+    return report, files
+
+
+def _traversal_writer(saved, model, matrices, title):
+    """traversal.png of a SavedModel (rows by the KL in its model card, when it has one)."""
+    card = read_card(model)
+    kl = np.asarray(card.get("kl_per_latent") or [], np.float64) if card else np.zeros(0)
+    image = DSprites().images(DSprites.sample_factors(1, 0))[0][..., None].astype(np.float32)
+    if kl.size == 0 or not np.isfinite(kl).all():
+        kl = np.zeros(int(saved.call("encode", image[None])["mean"].shape[1]))
+    figure = evaluation_figures.traversal_figure(
+        saved,
+        image,
+        kl,
+        FACTOR_NAMES,
+        f"{title}: latent traversal, rows by KL",
+        matrices.get("mig_normalized_mutual_info"),
+    )
+    return evaluation_figures.png_writer(figure)
+
+
+def read_card(model):
+    """The SavedModel's model_card.json, or None (a model exported elsewhere has none)."""
+    try:
+        with open(ModelFolder(model).card) as f:
+            card = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return card if isinstance(card, dict) else None
+
+
+def write_report(report, out_dir, spec, source=None, overwrite=False, model=None, with_sizes=True):
+    """Write an evaluation into ``out_dir`` as one unit (`bvae_tf.evaluation_folder`): locked,
+    checked against what the folder holds, nothing of the user's removed. ``model``: the
+    SavedModel folder scored (for its traversal figure); ``with_sizes``: False for codes with
+    factors (their split sets the sizes)."""
+    with evaluation_folder(out_dir, identity(spec, source, with_sizes), overwrite) as write:
+        write(*evaluation_files(report, model))
 
 
 def _options_text(report):
@@ -278,10 +309,26 @@ def _options_text(report):
     return "".join(f", {m}.{k}={v}" for m, values in options.items() for k, v in values.items())
 
 
-def format_table(report):
-    """A readable two-column table of the scores, sizes and timings."""
-    lines = [f"{'metric':<28}{'value':>10}"]
-    lines += [f"{name:<28}{value:>10.4f}" for name, value in report["scores"].items()]
+def format_table(report, spec=None):
+    """A readable table of the scores (with each score's range, direction and what a perfect and
+    a random code score), then what was not scored and why, sizes and timings."""
+    points = registry.reference_points()
+    perfect, random = points.get("perfect", {}), points.get("random", {})
+    scores = {score.column: score for metric in registry.METRICS.values() for score in metric.scores}
+    lines = [f"{'metric':<28}{'value':>9}  {'range':<9}{'perfect':>8}{'random':>8}"]
+    for name, value in report["scores"].items():
+        score = scores.get(name)
+        span = f"[{score.low:g}, {'∞' if score.high is None else f'{score.high:g}'}]" if score else ""
+        arrow = ("↑" if score.higher_is_better else "↓") if score else ""
+        reference = "".join(f"{p[name]:>8.3f}" if name in p else f"{'':>8}" for p in (perfect, random))
+        lines.append(f"{name:<28}{value:>9.4f}  {arrow}{span:<8}{reference}")
+    lines.append("↑: higher is better. perfect: the factors as codes; random: noise (tools/reference_points.py).")
+    skipped = [m for m in registry.default_metrics() if m not in report["metrics"]]
+    if skipped and "codes" in report and spec is not None and set(spec.metrics) == set(code_metrics()):
+        lines.append(
+            f"not scored: {', '.join(skipped)}: they need codes for the whole factor grid "
+            f"([{NUM_IMAGES}, L] in dSprites order); codes with factors allow {', '.join(code_metrics())}"
+        )
     t = report["time"]
     encodings = report.get("encodings")
     if encodings and encodings.get("cache"):
@@ -296,6 +343,8 @@ def format_table(report):
         f"preset {report['preset']}, seed {report['seed']}{_options_text(report)}, "
         f"{images}; encode {t['encode_s']:.1f} s, score {t['score_s']:.1f} s",
     ]
+    if report.get("diverged"):
+        lines.append("WARNING: this model's training stopped on NaN: these are not a trained model's scores")
     return "\n".join(lines)
 
 
@@ -380,6 +429,11 @@ def main(argv=None):
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an evaluation with other settings in the output folder"
     )
+    parser.add_argument(
+        "--allow-diverged",
+        action="store_true",
+        help="score a model whose training stopped on NaN (flagged in metrics.json); refused by default",
+    )
     args = parser.parse_args(argv)
     if (args.model is None) == (args.codes is None):
         raise UserError("pass either a SavedModel folder or --codes FILE.npz (exactly one)")
@@ -393,26 +447,77 @@ def main(argv=None):
         options=parse_metric_options(args.metric_option),
         dci_model=args.dci_model,
     )
-    out = args.out or (os.path.dirname(os.path.abspath(args.codes)) if args.codes else args.model)
-    if args.out:
-        check_writable_folder(out, "--out")
     if args.codes:
         codes, factors = _npz_arrays(args.codes)
         default_metrics = None if factors is None else code_metrics()
         spec = EvalSpec.create(**{**options, "metrics": options["metrics"] or default_metrics})
-        check_replaceable(out, spec, args.overwrite, with_sizes=False)  # codes set their own split sizes
-        report = evaluate_codes(codes, factors, spec, progress=not args.quiet)
-        report["codes"] = os.path.abspath(args.codes)
+        source, with_sizes = codes_source(args.codes), factors is None
     else:
         spec = EvalSpec.create(**options)
-        check_replaceable(out, spec, args.overwrite)
-        report = evaluate_model(args.model, spec, args.encode_batch, cache=not args.no_cache, progress=not args.quiet)
-    write_report(report, out)
+        SavedModel.check(args.model)
+        check_model(args.model, args.allow_diverged)
+        source, with_sizes = model_source(args.model), True
+    check_memory(spec, args.encode_batch)
+    out = args.out or default_out(spec, model=args.model, codes=args.codes)
+    check_writable_folder(out, "--out" if args.out else f"--out (default {out})")
+    with evaluation_folder(out, identity(spec, source, with_sizes), args.overwrite) as write:
+        if args.codes:
+            report = evaluate_codes(codes, factors, spec, progress=not args.quiet)
+            report["codes"] = os.path.abspath(args.codes)
+        else:
+            report = evaluate_model(
+                args.model, spec, args.encode_batch, cache=not args.no_cache, progress=not args.quiet
+            )
+        report["source"] = source
+        if args.allow_diverged and diverged(args.model):
+            report["diverged"] = True
+        write(*evaluation_files(report, args.model))
     if not args.quiet:
         print(f"evaluated in {format_seconds(report['time']['total_s'])}", file=sys.stderr, flush=True)
-    print(format_table(report))
-    print(f"wrote {ScoresFolder(out).metrics}")
+    print(format_table(report, spec))
+    print(f"wrote {out}/ (metrics.json, matrices.npz, figures)")
     return report
+
+
+def diverged(model):
+    """The epoch in which the model's training stopped on NaN, from its model card (None if it did not)."""
+    card = read_card(model) or {}
+    return card.get("stopped_on_nan_in_epoch")
+
+
+def check_model(model, allow_diverged):
+    """A diverged model's weights are not a trained model's: refuse to score them unless asked."""
+    epoch = diverged(model)
+    if epoch is not None and not allow_diverged:
+        raise UserError(
+            f"{model}: its training stopped on NaN in epoch {epoch} (model_card.json), so these weights are not a "
+            "trained model's; retrain it, or pass --allow-diverged to score it anyway (flagged in metrics.json)"
+        )
+
+
+def check_memory(spec, encode_batch):
+    """UserError before any work when the sizes cannot fit in this machine's memory: the drawn
+    factor classes and their float64 codes, and one chunk of rendered images per encoder call."""
+    points = sum(
+        sampler_points(spec.sizes_of(s.name))
+        for s in registry.samplers()
+        if any(registry.METRICS[m].sampler is s for m in spec.metrics)
+    )
+    needed = points * (5 * 8 + 64 * 8) + 2 * 8 * encode_batch * 64 * 64 * 4
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > available:
+        raise UserError(
+            f"these sizes need about {needed / 2**30:,.0f} GiB of memory ({points:,} sampled images, "
+            f"--encode-batch {encode_batch}); this machine has {available / 2**30:,.0f} GiB: lower the sizes"
+        )
+
+
+def sampler_points(sizes):
+    """How many images a sampler with these sizes draws (its sizes multiplied where they nest)."""
+    values = dataclasses.asdict(sizes)
+    batch = values.pop("batch_size", 1)
+    variance = values.pop("num_variance", 0)
+    return sum(values.values()) * batch * 2 + variance
 
 
 if __name__ == "__main__":

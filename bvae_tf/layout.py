@@ -5,8 +5,10 @@ so a name changes here or nowhere. Folders are plain paths; nothing is created h
 
     runs/<run>/            config.json, history.csv, logs/{train,validation}, checkpoints/, backup/,
                            result.json (a sweep trial's row)
-    saved_models/<run>/    the SavedModel, model_card.json; scores: metrics.json, matrices.npz,
-                           <metric>_<matrix>.csv; encodings.npz (cached encoder means)
+    saved_models/<run>/    the SavedModel (what tf.saved_model.load reads), model_card.json,
+                           evaluations/: encodings.npz (cached encoder means) and one folder per
+                           evaluation settings, e.g. evaluations/fast-seed0/: metrics.json,
+                           matrices.npz, <metric>_<matrix>.csv, matrices.png, traversal.png
     sweeps/<sweep>/        sweep.json, results.csv, runs/<trial>/, saved_models/<trial>/, tuner/,
                            report/ (figures, summary.csv, summary.md, report.html)
 """
@@ -64,9 +66,12 @@ class RunFolder:
 
 @dataclasses.dataclass(frozen=True)
 class ScoresFolder:
-    """An evaluation's outputs: the scores and the factor x latent matrices."""
+    """An evaluation's outputs: the scores, the factor x latent matrices and their figures."""
 
     path: str
+
+    def file(self, name):
+        return os.path.join(self.path, name)
 
     @property
     def metrics(self):
@@ -81,17 +86,27 @@ class ScoresFolder:
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelFolder(ScoresFolder):
-    """An exported SavedModel, its model card, and (by default) its scores beside it."""
+class ModelFolder:
+    """An exported SavedModel, its model card, and its evaluations (a folder per settings)."""
+
+    path: str
 
     @property
     def card(self):
         return os.path.join(self.path, "model_card.json")
 
     @property
+    def evaluations(self):
+        return os.path.join(self.path, "evaluations")
+
+    def evaluation(self, name):
+        """The evaluation folder of one settings name (`bvae_tf.evaluation_folder.settings_name`)."""
+        return ScoresFolder(os.path.join(self.evaluations, name))
+
+    @property
     def encodings(self):
         """The encoder means of the dSprites images encoded so far (`bvae_tf.encodings`)."""
-        return os.path.join(self.path, "encodings.npz")
+        return os.path.join(self.evaluations, "encodings.npz")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -42,7 +42,15 @@ from bvae_tf.data.dsprites import FACTOR_NAMES, DSprites  # noqa: E402
 from bvae_tf.errors import ArgumentParser, UserError, run_cli  # noqa: E402
 from bvae_tf.files import write_atomic, write_text  # noqa: E402
 from bvae_tf.images import tile, traversal_grid  # noqa: E402
-from bvae_tf.layout import ModelFolder, ReportFolder, RunFolder, SweepFolder, run_name, trial_name  # noqa: E402
+from bvae_tf.layout import (  # noqa: E402
+    ModelFolder,
+    ReportFolder,
+    RunFolder,
+    ScoresFolder,
+    SweepFolder,
+    run_name,
+    trial_name,
+)
 from bvae_tf.metrics import registry  # noqa: E402
 from bvae_tf.saved_model import SavedModel  # noqa: E402
 
@@ -159,6 +167,7 @@ def load_sweep(sweep_dir):
     # copied or moved sweep works).
     results["run_dir"] = [folder.run(name).path for name in results["trial"]]
     results["saved_model"] = [folder.model(name).path for name in results["trial"]]
+    results["evaluation"] = [evaluation_folder(folder, row) for _, row in results.iterrows()]
     histories = []
     for row in results.itertuples():
         path = RunFolder(row.run_dir).history
@@ -203,8 +212,21 @@ def _trial(rows, value):
     return rows.loc[rows["mig"].idxmax()] if "mig" in rows and rows["mig"].notna().any() else rows.iloc[0]
 
 
+def evaluation_folder(folder, row):
+    """A trial's evaluation folder: ``evaluations/<settings>/`` of its SavedModel (named in
+    results.csv), or the SavedModel folder itself for sweeps from before evaluations had folders."""
+    named = row.get("evaluation")
+    if isinstance(named, str) and named:
+        root = os.path.abspath(folder.path)
+        path = os.path.abspath(os.path.join(root, named))
+        if os.path.commonpath([path, root]) != root:
+            raise UserError(f"{folder.results}: evaluation {named!r} of trial {row['trial']} is outside the sweep")
+        return path
+    return folder.model(row["trial"]).path
+
+
 def _matrices(trial):
-    path = ModelFolder(trial["saved_model"]).matrices
+    path = ScoresFolder(trial["evaluation"]).matrices
     if not os.path.isfile(path):
         raise UserError(f"{path} is missing: evaluate the model first (python -m bvae_tf.evaluate)")
     with np.load(path) as data:

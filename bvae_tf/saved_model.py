@@ -18,17 +18,25 @@ class SavedModel:
     def __init__(self, path):
         import tensorflow as tf  # only here: scoring arrays must not need TensorFlow
 
-        if not os.path.isdir(path) or not tf.saved_model.contains_saved_model(path):
-            raise UserError(
-                f"{path}: no SavedModel here (no saved_model.pb); pass a folder written by "
-                "tf.saved_model.save, e.g. saved_models/<run>, or score arrays with --codes FILE.npz"
-            )
+        if not tf.saved_model.contains_saved_model(path):
+            SavedModel.check(path, found=False)
         try:
             self.loaded = tf.saved_model.load(path)
         except Exception as error:  # a corrupt or incompatible SavedModel
             raise UserError(f"{path}: cannot load the SavedModel ({type(error).__name__}: {error})") from None
         self.path = path
         self.signatures = self.loaded.signatures
+
+    @staticmethod
+    def check(path, found=None):
+        """UserError unless ``path`` holds a SavedModel (checked without loading TensorFlow)."""
+        if found is None:
+            found = any(os.path.isfile(os.path.join(path, name)) for name in ("saved_model.pb", "saved_model.pbtxt"))
+        if not found:
+            raise UserError(
+                f"{path}: no SavedModel here (no saved_model.pb); pass a folder written by "
+                "tf.saved_model.save, e.g. saved_models/<run>, or score arrays with --codes FILE.npz"
+            )
 
     def require(self, *names):
         missing = [name for name in names if name not in self.signatures]

@@ -28,7 +28,14 @@ import pandas as pd
 from bvae_tf.config import MODELS, REPORT_BETAS, EvalSpec, SweepConfig, TrainConfig, flag_name
 from bvae_tf.data import prepare_data
 from bvae_tf.errors import ArgumentParser, UserError, run_cli
-from bvae_tf.evaluate import add_metric_option_arguments, evaluate_model, parse_metric_options, write_report
+from bvae_tf.evaluate import (
+    add_metric_option_arguments,
+    evaluate_model,
+    model_source,
+    parse_metric_options,
+    write_report,
+)
+from bvae_tf.evaluation_folder import default_out
 from bvae_tf.files import write_json, write_text
 from bvae_tf.layout import SweepFolder
 from bvae_tf.locks import folder_lock
@@ -97,10 +104,12 @@ class ModelSweep(kt.Tuner):
         run = train(config)
         # A run whose loss became NaN is recorded as failed, without metrics: scores of its last
         # good weights would pass for a finished trial's.
-        report = None
+        report, evaluation = None, default_out(self.sweep.evaluation, model=run.saved_model)
         if not run.nan_epoch:
             report = evaluate_model(run.saved_model, self.sweep.evaluation)
-            write_report(report, run.saved_model)
+            source = model_source(run.saved_model)
+            report["source"] = source
+            write_report(report, evaluation, self.sweep.evaluation, source, overwrite=True, model=run.saved_model)
         final = run.final
         result = {
             "trial_id": trial.trial_id,
@@ -124,6 +133,7 @@ class ModelSweep(kt.Tuner):
             # Relative to the sweep folder, so a copied or moved sweep still finds its files.
             "run_dir": os.path.relpath(run.run.path, self.folder.path),
             "saved_model": os.path.relpath(run.saved_model, self.folder.path),
+            "evaluation": os.path.relpath(evaluation, self.folder.path) if report else None,
         }
         write_json(result_path, result)
         collect_results(self.folder)

@@ -179,7 +179,7 @@ class Cache(unittest.TestCase):
         written = []
         for i, report in enumerate((off, cold, warm)):
             out = os.path.join(self.tmp.name, f"same_{i}")
-            evaluate.write_report(report, out)
+            evaluate.write_report(report, out, EvalSpec.create(**options), overwrite=True)
             with open(os.path.join(out, "metrics.json")) as f:
                 written.append(comparable(json.load(f)))
             with np.load(os.path.join(out, "matrices.npz")) as m:
@@ -193,6 +193,7 @@ class Cache(unittest.TestCase):
         first = self.model()
         self.evaluate(first)  # a cache of the original weights
         path = self.model(self.other)  # other weights in another folder: a retrained, re-exported model
+        os.makedirs(ModelFolder(path).evaluations, exist_ok=True)
         shutil.copy(ModelFolder(first).encodings, ModelFolder(path).encodings)
         reference, _ = self.evaluate(path, cache=False)
         stale, rec = self.evaluate(path)

@@ -17,6 +17,7 @@ from bvae_tf import evaluate
 from bvae_tf.config import EvalSpec
 from bvae_tf.data.dsprites import NUM_IMAGES, DSprites
 from bvae_tf.errors import run_cli
+from bvae_tf.layout import ModelFolder
 from bvae_tf.metrics import METRICS, sampling
 from tests.helpers import slow
 
@@ -118,15 +119,16 @@ class Evaluate(unittest.TestCase):
         self.assertRegex(lines[-1], r"^evaluated in ")
         self.assertFalse(any("\r" in line for line in lines))  # no bar in a log
         self.assertIn("mig", stdout.getvalue())  # the table stays on stdout
-        self.assertFalse(os.path.exists(os.path.join(model, "encodings.npz")))  # --no-cache
+        self.assertFalse(os.path.exists(ModelFolder(model).encodings))  # --no-cache
         with open(os.path.join(out, "metrics.json")) as f:
             self.assertEqual(json.load(f)["encodings"]["status"], "off")
-        # With the cache (the default): written beside the model; --quiet prints nothing.
+        # With the cache (the default): written in the model's evaluations/; --quiet prints nothing.
         stderr = io.StringIO()
         with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
             run_cli(evaluate.main, [model, "--metrics", "mig,sap", "--out", out, "--quiet", *SMALL])
         self.assertEqual(error_lines(stderr.getvalue()), [])
-        self.assertTrue(os.path.exists(os.path.join(model, "encodings.npz")))
+        self.assertTrue(os.path.exists(ModelFolder(model).encodings))
+        self.assertFalse(os.path.exists(os.path.join(out, "traversal.png")))  # an encode-only model: no traversal
 
     @slow
     def test_cli_writes_every_metric_and_same_seed_gives_same_numbers(self):
@@ -239,7 +241,7 @@ class Evaluate(unittest.TestCase):
             before = f.read()
         self.assert_user_error(
             ["--codes", self.path("own.npz"), "--metrics", "mig", "--seed", "1", "--out", out, *quiet],
-            r"holds an evaluation with other settings \(metrics, seed differ\)",
+            r"holds an evaluation with other settings or input \(metrics, seed differ\)",
         )
         with open(os.path.join(out, "metrics.json")) as f:
             self.assertEqual(f.read(), before)

@@ -7,6 +7,8 @@ show). ``bvae_tf.metrics`` registers the built-in ones; adding a metric is one n
 """
 
 import dataclasses
+import json
+import os
 from collections.abc import Callable
 from typing import Any, Optional
 
@@ -43,6 +45,9 @@ class Score:
     field: str  # attribute of the metric's Result
     column: str  # flat name, unique across metrics
     label: Optional[str] = None  # shown in the report's table and plots; None = not shown
+    low: float = 0.0  # the range of the score
+    high: Optional[float] = 1.0  # None: unbounded
+    higher_is_better: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +57,7 @@ class MatrixView:
     field: str  # the Result's matrix field
     title: str
     per_latent: Optional[str] = None  # a [L] field written under each latent's tick
+    latent_rows: bool = True  # the matrix is [latent, factor] (False: [factor, latent])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +76,7 @@ class Metric:
     scores: tuple[Score, ...]
     options: Any = None
     views: tuple[MatrixView, ...] = ()
+    default: bool = True  # scored when no --metrics are given (slow families are asked for by name)
 
 
 METRICS = {}
@@ -102,6 +109,22 @@ ALIASES = {  # other names researchers know a metric by, accepted by --metrics
 def canonical(name):
     """The registry's name of a metric given by its name or an alias (unknown names unchanged)."""
     return ALIASES.get(name, name)
+
+
+def reference_points():
+    """{"perfect"|"random": {column: score}}: what a perfect and a random code score, as measured
+    by tools/reference_points.py (empty if not measured)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_points.json")
+    try:
+        with open(path) as f:
+            return json.load(f)["points"]
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def default_metrics():
+    """The metrics an evaluation scores when none are named."""
+    return tuple(name for name, metric in METRICS.items() if metric.default)
 
 
 def samplers():

@@ -94,5 +94,5 @@ METRIC = Metric(
         Score("score", "zdiff", "Z-diff (β-VAE score)"),
         Score("train_accuracy", "zdiff_train"),
     ),
-    views=(MatrixView("mean_abs_diff", "mean |Δz| with the factor fixed (Z-diff)"),),
+    views=(MatrixView("mean_abs_diff", "mean |Δz| with the factor fixed (Z-diff)", latent_rows=False),),
 )
