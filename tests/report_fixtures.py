@@ -11,7 +11,7 @@ import time
 
 import pandas as pd
 
-from bvae_tf.layout import SweepFolder, run_name
+from bvae_tf.layout import SweepFolder
 
 # Metric sample sizes of a few seconds per model (as the sweep tests' TINY flags).
 TINY_SIZES = {
@@ -105,25 +105,6 @@ def one_model(sweep_dir, out_dir, model="beta_vae"):
         name = report.trial_name(row.model, row.hyperparameter, row.value, row.seed)
         _copy_trial(source, target, name, name)
     results.to_csv(target.results, index=False)
-
-
-def to_legacy(sweep_dir, out_dir):
-    """A copy of the β-VAE trials of ``sweep_dir`` as a sweep from before the model zoo: ``beta``
-    and ``seed`` columns, no ``model``, folders ``beta<β>_seed<seed>``."""
-    from bvae_tf import report
-
-    source, target = SweepFolder(sweep_dir), SweepFolder(out_dir)
-    results = pd.read_csv(source.results)
-    results = results[results["model"] == "beta_vae"]
-    for row in results.itertuples():
-        _copy_trial(
-            source,
-            target,
-            report.trial_name(row.model, row.hyperparameter, row.value, row.seed),
-            run_name(row.value, row.seed),
-        )
-    legacy = results.rename(columns={"value": "beta"}).drop(columns=["model", "hyperparameter"])
-    legacy.to_csv(target.results, index=False)
 
 
 def _copy_trial(source, target, old, new):

@@ -1,5 +1,5 @@
 """bvae_tf.report: every figure, Table 1 and the HTML page: from the quick pipeline's β sweep, and
-from a small multi-model sweep (and its β-VAE part in today's and the pre-zoo results schema)."""
+from a small multi-model sweep (and its β-VAE part alone)."""
 
 import contextlib
 import io
@@ -80,8 +80,7 @@ class PipelineReportTest(unittest.TestCase):
             with open(os.path.join(report_dir, name), "rb") as f:
                 self.assertEqual(f.read(8), PNG, name)
         results = pd.read_csv(os.path.join(out, "results.csv"))
-        beta = results["value"] if "model" in results else results["beta"]  # the model zoo's schema, or the older one
-        self.assertEqual(sorted(zip(beta, results["seed"])), [(1.0, 0), (1.0, 1), (5.0, 0), (5.0, 1)])
+        self.assertEqual(sorted(zip(results["value"], results["seed"])), [(1.0, 0), (1.0, 1), (5.0, 0), (5.0, 1)])
         summary = pd.read_csv(os.path.join(report_dir, "summary.csv"), header=[0, 1], index_col=[0, 1, 2])
         self.assertEqual(list(summary.index), [("beta_vae", "beta", 1.0), ("beta_vae", "beta", 5.0)])
         self.assertTrue((summary[("seeds", "n")] == 2).all())
@@ -166,24 +165,19 @@ class ModelZooReportTest(unittest.TestCase):
         markdown = read(os.path.join(self.report_dir, "summary.md"))
         self.assertEqual(sorted(re.findall(r"\]\(([^)]+\.png)\)", markdown)), self.figures())
 
-    def test_beta_vae_alone_gives_the_beta_study_report_in_both_schemas(self):
-        """The β-VAE trials alone, as a new-schema sweep and as a pre-zoo one (beta, seed, folders
-        beta<β>_seed<seed>): today's figure names, the same table and the same figures' count."""
-        pages = {}
-        for schema, convert in (("new", report_fixtures.one_model), ("legacy", report_fixtures.to_legacy)):
-            sweep = os.path.join(self.tmp, schema)
-            convert(self.sweep, sweep)
-            with contextlib.redirect_stdout(io.StringIO()):
-                report.main([sweep, "--traversal-beta", "5"])
-            out = os.path.join(sweep, "report")
-            self.assertEqual(
-                sorted(n for n in os.listdir(out) if n.endswith(".png")),  # β=4 is nearest to 5
-                sorted(n.replace("beta5", "beta4") for n in BETA_FIGURES),
-            )
-            self.assertEqual(summary_rows(out), {("beta_vae", "beta", 1.0): 1, ("beta_vae", "beta", 4.0): 2})
-            pages[schema] = read(os.path.join(out, "summary.md")).split("\n", 1)[1]  # all but the title
-        self.assertEqual(pages["new"], pages["legacy"])
-        self.assertIn("3 trials, β ∈ {1, 4}, seeds [0, 1].", pages["new"])
+    def test_beta_vae_alone_gives_the_beta_study_report(self):
+        """The β-VAE trials alone: the β study's figure names and table."""
+        sweep = os.path.join(self.tmp, "beta_only")
+        report_fixtures.one_model(self.sweep, sweep)
+        with contextlib.redirect_stdout(io.StringIO()):
+            report.main([sweep, "--traversal-beta", "5"])
+        out = os.path.join(sweep, "report")
+        self.assertEqual(
+            sorted(n for n in os.listdir(out) if n.endswith(".png")),  # β=4 is nearest to 5
+            sorted(n.replace("beta5", "beta4") for n in BETA_FIGURES),
+        )
+        self.assertEqual(summary_rows(out), {("beta_vae", "beta", 1.0): 1, ("beta_vae", "beta", 4.0): 2})
+        self.assertIn("3 trials, β ∈ {1, 4}, seeds [0, 1].", read(os.path.join(out, "summary.md")))
 
 
 class LoadSweepTest(unittest.TestCase):
