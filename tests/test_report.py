@@ -239,6 +239,29 @@ class LoadSweepTest(unittest.TestCase):
         with self.assertRaisesRegex(UserError, "no finished trial to report; failed: beta_vae_beta1_seed0"):
             report.load_sweep(self.tmp)
 
+    def test_names_that_leave_the_sweep_are_refused(self):
+        """A crafted results.csv: a model (or hyperparameter) that is a path out of the sweep. The
+        trial folder it points to exists outside, so only the check stops the report reading it."""
+        sweep = os.path.join(self.tmp, "sweep")  # its runs/../../outside is self.tmp/outside
+        outside = os.path.join(self.tmp, "outside", "pwn_beta1_seed0")
+        os.makedirs(outside)
+        pd.DataFrame({"epoch": [0], "loss": [1.0]}).to_csv(os.path.join(outside, "history.csv"), index=False)
+        os.makedirs(sweep)
+        for model, hyperparameter, bad in (
+            ("../../outside/pwn", "beta", "model '../../outside/pwn' is not one of bvae_tf's models"),
+            ("beta_vae", "../../../outside/x", "hyperparameter '../../../outside/x' of model beta_vae is not"),
+        ):
+            with open(os.path.join(sweep, "results.csv"), "w") as f:
+                f.write(f"model,hyperparameter,value,seed\n{model},{hyperparameter},1,0\n")
+            with self.assertRaises(UserError) as caught:
+                report.load_sweep(sweep)
+            message = str(caught.exception)
+            self.assertIn(os.path.join(sweep, "results.csv"), message)
+            self.assertIn(bad, message)
+            self.assertNotIn("\n", message)
+        self.assertEqual(sorted(os.listdir(self.tmp)), ["outside", "sweep"])
+        self.assertEqual(os.listdir(sweep), ["results.csv"])
+
     def test_trial_names(self):
         self.assertEqual(report.trial_name("beta_vae", "beta", 5.0, 0), "beta_vae_beta5_seed0")
         self.assertEqual(report.trial_name("annealed_vae", "c_max", 25, 1), "annealed_vae_c_max25_seed1")
@@ -306,7 +329,13 @@ class LoadSweepTest(unittest.TestCase):
         with self.assertRaisesRegex(UserError, "hyperparameter missing"):
             report.load_sweep(self.tmp)
         self.write("model,hyperparameter,value,seed\nbeta_vae,beta,1,0\nbeta_vae,gamma,1,0\n")
-        with self.assertRaisesRegex(UserError, "several hyperparameters"):
+        with self.assertRaisesRegex(UserError, r"results.csv: hyperparameter 'gamma' of model beta_vae is not the one"):
+            report.load_sweep(self.tmp)
+        self.write("model,hyperparameter,value,seed\nbeta_vae,beta,1,zero\n")
+        with self.assertRaisesRegex(UserError, r"results.csv: seed 'zero' is not a finite int"):
+            report.load_sweep(self.tmp)
+        self.write("model,hyperparameter,value,seed\nbeta_vae,beta,inf,0\n")
+        with self.assertRaisesRegex(UserError, r"results.csv: value 'inf' is not a finite float"):
             report.load_sweep(self.tmp)
         self.write("model,hyperparameter,value,seed\nbeta_vae,beta,1,0\n")
         with self.assertRaisesRegex(UserError, "beta_vae_beta1_seed0 of results.csv has no run folder"):

@@ -23,7 +23,7 @@ RUN_LABELS = {
     "val_loss": "loss (val)",
     "active_latents_kl": "active latents",
 }
-# The model zoo in the order the report shows it (a model not listed here comes after, by name).
+# The model zoo in the order the report shows it.
 MODEL_ORDER = tuple(MODELS)
 SYMBOLS = {"beta": "β", "gamma": "γ", "c_max": "C_max", "lambda_od": "λ_od"}
 BASELINE = ("beta_vae", 1.0)  # the plain VAE: a red dashed line on β-VAE's metric plots
@@ -72,30 +72,36 @@ def _read_results(path):
 
 def _with_settings(results, path):
     """``results`` with ``value`` and ``seed`` typed and ``trial`` (the folder name), sorted by model,
-    value and seed."""
+    value and seed. Every name that becomes part of a path is checked first: the model against
+    the zoo, the hyperparameter against the model's, the value and seed as numbers (so a crafted
+    ``results.csv`` cannot make the report read or write outside the sweep)."""
     missing = [c for c in ("model", "hyperparameter", "value", "seed") if c not in results]
     if missing:
         raise UserError(f"{path}: column(s) {', '.join(missing)} missing")
     results = results.copy()
-    results["value"], results["seed"] = results["value"].astype(float), results["seed"].astype(int)
+    for model, hyperparameter in zip(results["model"], results["hyperparameter"]):
+        if model not in MODELS:
+            raise UserError(f"{path}: model {model!r} is not one of bvae_tf's models ({', '.join(MODELS)})")
+        if hyperparameter != MODELS[model].main:
+            raise UserError(
+                f"{path}: hyperparameter {hyperparameter!r} of model {model} is not the one its sweeps vary "
+                f"({MODELS[model].main})"
+            )
+    for column, kind in (("value", float), ("seed", int)):
+        numbers = pd.to_numeric(results[column], errors="coerce")
+        bad = ~np.isfinite(numbers) | ((numbers != numbers.round()) if kind is int else False)
+        if bad.any():
+            raise UserError(f"{path}: {column} '{results[column][bad].iloc[0]}' is not a finite {kind.__name__}")
+        results[column] = numbers.astype(kind)
     results["trial"] = [
         trial_name(*key) for key in zip(results["model"], results["hyperparameter"], results["value"], results["seed"])
     ]
-    several = results.groupby("model")["hyperparameter"].nunique()
-    if (several > 1).any():
-        raise UserError(
-            f"{path}: model {several[several > 1].index[0]} is swept over several hyperparameters; "
-            "the report expects one per model"
-        )
     return results.sort_values(["model", "value", "seed"], key=_zoo_order).reset_index(drop=True)
 
 
 def _zoo_order(column):
-    """Sort key: models in MODEL_ORDER (others after it, by name); other columns as they are."""
-    if column.name != "model":
-        return column
-    order = {model: f"{i:02d}" for i, model in enumerate(MODEL_ORDER)}
-    return column.map(lambda model: order.get(model, f"99{model}"))
+    """Sort key: models in MODEL_ORDER; other columns as they are."""
+    return column.map(MODEL_ORDER.index) if column.name == "model" else column
 
 
 def load_sweep(sweep_dir):
