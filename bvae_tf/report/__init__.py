@@ -8,14 +8,18 @@ AnnealedVAE, FactorVAE, DIP-VAE-I/II, β-TCVAE), each swept over its main hyperp
 
 1. KL, reconstruction and total loss per epoch, one curve per value, mean over seeds with a band.
 2. Latent traversals (rows sorted by KL, labelled with the factor of highest MI).
-3. Every metric against the hyperparameter, per model (mean ± std over seeds; β=1 of β-VAE drawn
-   as a red dashed baseline) and, with several models, every metric side by side per model.
+3. Every metric against the hyperparameter, per model (every seed a dot, the mean with its 95 %
+   interval; β=1 of β-VAE drawn as a red dashed baseline) and, with several models, every metric
+   side by side per model.
 4. Factor x latent matrices for each model's best setting by MIG (and β-VAE's β=1).
-5. The summary table, mean ± std over seeds per model and value.
-6. Reconstructions of the same inputs, and reconstruction loss against MIG.
+5. The summary table, mean [95 % interval] over seeds per model and value (``stats``: Student's t
+   below 10 seeds, a seeded bootstrap from 10), where each metric's variance lies (between
+   settings or over seeds), and "what this study shows": the settings whose interval does not
+   overlap the baseline's (β=1 for β-VAE, else the model's lowest value).
+6. Reconstructions of the same inputs, and reconstruction loss against MIG (every seed a dot).
 
-A β-VAE-only sweep keeps the β study's file names: ``loss_{kl,recon,loss}.png``, ``traversals_beta<β>.png``
-(nearest to ``--traversal-beta``), ``metrics_vs_beta.png``. Any other sweep names its per-model
+A β-VAE-only sweep keeps the β study's file names: ``loss_{kl,recon,loss}.png``,
+``traversals_beta<β>.png`` (nearest to ``--traversal-beta``), ``metrics_vs_beta.png``. Any other sweep names its per-model
 figures after the model: ``losses_<model>.png``, ``traversals_<model>.png`` (best value by mean
 MIG), ``metrics_vs_<hyperparameter>_<model>.png``, plus ``models_comparison.png`` when it holds
 several models. ``matrices.png``, ``reconstructions.png`` and ``tradeoff_recon_vs_mig.png``
@@ -38,7 +42,7 @@ from bvae_tf.report.figures import (
     plot_traversals,
     spread_label,
 )
-from bvae_tf.report.html import write_html
+from bvae_tf.report.html import SHARES_TITLE, TABLE_TITLE, write_html
 from bvae_tf.report.reading import (
     best_value,
     beta_only,
@@ -51,11 +55,14 @@ from bvae_tf.report.reading import (
     symbol,
     table_labels,
 )
+from bvae_tf.report.stats import findings, interval, variance_shares
 from bvae_tf.report.table import format_table, markdown, summarize
 
 __all__ = [
     "best_value",
+    "findings",
     "format_table",
+    "interval",
     "load_sweep",
     "main",
     "make_report",
@@ -75,6 +82,7 @@ __all__ = [
     "symbol",
     "table_labels",
     "trial_name",
+    "variance_shares",
     "write_html",
 ]
 
@@ -95,6 +103,13 @@ def _overview(results):
     return f"{len(results)} trials, {', '.join(parts)}, seeds {sorted(int(s) for s in results['seed'].unique())}."
 
 
+def _shares_text(shares):
+    """The variance shares as percentages, one row per metric."""
+    text = shares.map(lambda share: f"{100 * share:.0f} %")
+    text.index.name = "metric"
+    return text
+
+
 def make_report(sweep_dir, out_dir=None, traversal_beta=5.0):
     """Write every figure, the table and the HTML page; returns the output folder."""
     results, histories = load_sweep(sweep_dir)
@@ -108,21 +123,18 @@ def make_report(sweep_dir, out_dir=None, traversal_beta=5.0):
     table = summarize(results)
     write_text(ReportFolder(out_dir).summary_csv, table.to_csv())
     text = format_table(table)
+    shares = _shares_text(variance_shares(results))
+    shown = findings(results)
     title = _title(results, sweep_dir)
-    lines = [
-        f"# {title}",
-        "",
-        _overview(results),
-        "",
-        *[f"{note}\n" for note in notes],
-        "## Table 1: mean ± std over seeds (the mean alone for one seed)",
-        "",
-        markdown(text),
-        "",
-    ]
+    lines = [f"# {title}", "", _overview(results), "", *[f"{note}\n" for note in notes]]
+    if shown:
+        lines += ["## What this study shows", "", *[f"{sentence}\n" for sentence in shown]]
+    lines += [f"## {TABLE_TITLE}", "", markdown(text), ""]
+    if not shares.empty:
+        lines += [f"## {SHARES_TITLE}", "", markdown(shares), ""]
     lines += [f"## {caption}\n\n![{caption}]({name})\n" for caption, name in figures]
     write_text(ReportFolder(out_dir).summary_md, "\n".join(lines))
-    write_html(out_dir, figures, text, title, notes)
+    write_html(out_dir, figures, text, title, notes, shown, shares)
     clear_loaded()
     return out_dir
 

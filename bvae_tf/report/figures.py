@@ -1,5 +1,6 @@
 """The report's figures: PNGs under the report folder, each function returning the file's name."""
 
+import functools
 import json
 
 import matplotlib
@@ -27,6 +28,7 @@ from bvae_tf.report.reading import (  # noqa: E402
     shown_trial,
     symbol,
 )
+from bvae_tf.report.stats import intervals  # noqa: E402
 
 LOSS_TERMS = {"kl": "KL divergence (nats)", "recon": "reconstruction loss (nats)", "loss": "total loss"}
 
@@ -39,8 +41,10 @@ def _save(fig, out_dir, name):
     return name
 
 
-def _colors(keys, cmap=plt.cm.viridis):
-    return dict(zip(keys, cmap(np.linspace(0, 0.95, len(keys)))))
+def _colors(keys, cmap=plt.cm.plasma):
+    """Ordered values, dark blue to orange: plasma stops before its pale yellow end, which is
+    faint on white."""
+    return dict(zip(keys, cmap(np.linspace(0, 0.78, len(keys)))))
 
 
 def _model_colors(results):
@@ -90,8 +94,8 @@ def plot_losses(histories, hyperparameter, out_dir, name, terms=tuple(LOSS_TERMS
             _epoch_axis(ax, stats["epoch"].unique())
             ax.grid(alpha=0.3)
         row[0].set_ylabel(label)
-        row[1].legend(fontsize=8)
     fig.tight_layout()
+    _legend_below(fig, axes[0][0].get_legend_handles_labels()[0])
     return _save(fig, out_dir, name)
 
 
@@ -103,35 +107,64 @@ def _metric_grid(count, columns=3, size=(4.2, 3.3)):
     return fig, axes.flat[:count]
 
 
+def _seed_offsets(values, count, seed=0):
+    """x positions for ``count`` seed dots at each of ``values``: spread a little around the value
+    (multiplicatively, for the log axis) so that they do not hide behind the mean's marker."""
+    spread = np.random.default_rng(seed).uniform(-0.06, 0.06, count)
+    return np.asarray(values, float) * 10**spread
+
+
+def _legend_below(fig, handles):
+    """One legend for every panel, under them (outside every axis)."""
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), fontsize=9)
+
+
 def plot_metrics(results, out_dir, name, title=""):
-    """Each metric against one model's hyperparameter (log axis), mean ± std over seeds; β-VAE's
-    β=1 as a red dashed line. ``title`` follows each metric's name."""
+    """Each metric against one model's hyperparameter (log axis): every seed as a dot, the mean
+    over seeds with its 95 % interval; β-VAE's β=1 mean as a red dashed line. ``title`` follows
+    each metric's name."""
     metrics = [m for m in metric_labels() if m in results]
     model, hyperparameter = results["model"].iloc[0], hyperparameter_of(results)
-    stats = results.groupby("value")[metrics].agg(["mean", "std"])
+    table = intervals(results, metrics, by=["value"])
     seeds = results.groupby("value").size()
+    x = _seed_offsets(results["value"], len(results))
     fig, axes = _metric_grid(len(metrics))
+    handles = {}
     for ax, metric in zip(axes, metrics):
-        mean, std = stats[(metric, "mean")], stats[(metric, "std")].fillna(0.0)
-        ax.errorbar(stats.index, mean, yerr=std if seeds.max() > 1 else None, marker="o", capsize=3)
-        ax.scatter(results["value"], results[metric], s=10, color="gray", alpha=0.6, zorder=3)
-        if model == BASELINE[0] and BASELINE[1] in stats.index:
-            ax.axhline(mean[BASELINE[1]], color="red", linestyle="--", label="β=1 (VAE)")
-            ax.legend(fontsize=8)
-        _value_axis(ax, stats.index, symbol(hyperparameter))
+        frame = table[metric]
+        handles["seed"] = ax.scatter(
+            x, results[metric], s=16, color="#555555", alpha=0.8, zorder=3, label="one seed (a trial)"
+        )
+        error = np.vstack([frame["mean"] - frame["low"], frame["high"] - frame["mean"]])
+        handles["mean"] = ax.errorbar(
+            frame.index,
+            frame["mean"],
+            yerr=None if np.isnan(error).all() else np.nan_to_num(error),
+            marker="o",
+            capsize=3,
+            color="#1f4e9c",
+            label="mean" if seeds.max() == 1 else "mean, 95 % interval",
+        )
+        if model == BASELINE[0] and BASELINE[1] in frame.index:
+            handles["baseline"] = ax.axhline(
+                frame.loc[BASELINE[1], "mean"], color="#c0262d", linestyle="--", label="β=1 (VAE) mean"
+            )
+        _value_axis(ax, frame.index, symbol(hyperparameter))
         ax.set_title(metric_labels()[metric] + title)
         ax.grid(alpha=0.3)
-    fig.suptitle(f"{model}: {spread_label(seeds)}; gray dots are single trials")
+    _legend_below(fig, list(handles.values()))
+    fig.suptitle(f"{model}: {spread_label(seeds)}; every seed drawn as a gray dot")
     fig.tight_layout()
     return _save(fig, out_dir, name)
 
 
 def spread_label(seeds):
-    """What the error bars show, from the number of seeds per value: no "± 0" for one seed."""
+    """What the error bars show, from the number of seeds per value: no interval for one seed."""
     low, high = int(seeds.min()), int(seeds.max())
     if high == 1:
-        return "one seed (n=1): no spread"
-    return f"mean ± std over n={low} seeds" if low == high else f"mean ± std over n={low}–{high} seeds"
+        return "one seed (n=1): no interval"
+    n = f"n={low}" if low == high else f"n={low}–{high}"
+    return f"mean and 95 % interval over {n} seeds"
 
 
 def plot_comparison(results, out_dir):
@@ -267,24 +300,54 @@ def plot_reconstructions(results, out_dir):
 
 
 def plot_tradeoff(results, out_dir):
-    """Validation reconstruction loss against MIG, one point per trial, coloured by value (one
-    model) or by model (several)."""
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    if len(models(results)) == 1:
-        hyperparameter = hyperparameter_of(results)
-        colors = _colors(sorted(results["value"].unique()))
-        for value, rows in results.groupby("value"):
-            ax.scatter(rows["mig"], rows["val_recon"], color=colors[value], label=setting(hyperparameter, value), s=40)
+    """Validation reconstruction loss against MIG: every trial (seed) as a small dot, each
+    setting's mean as a large hollow marker with its 95 % interval on both axes; coloured by value
+    (one model) or by model (several)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    one_model = len(models(results)) == 1
+    if one_model:
+        key, colors = "value", _colors(sorted(results["value"].unique()))
+        name = functools.partial(setting, hyperparameter_of(results))
     else:
-        colors = _model_colors(results)
-        for model in models(results):
-            rows = results[results["model"] == model]
-            ax.scatter(
-                rows["mig"], rows["val_recon"], color=colors[model], label=model, s=40, edgecolor="black", linewidth=0.4
-            )
+        key, colors, name = "model", _model_colors(results), str
+    table = intervals(results, ["mig", "val_recon"])
+    for (model, hyperparameter, value), mig in table["mig"].iterrows():
+        recon = table["val_recon"].loc[(model, hyperparameter, value)]
+        color = colors[value if one_model else model]
+        xerr = None if np.isnan(mig["low"]) else [[mig["mean"] - mig["low"]], [mig["high"] - mig["mean"]]]
+        yerr = None if np.isnan(recon["low"]) else [[recon["mean"] - recon["low"]], [recon["high"] - recon["mean"]]]
+        ax.errorbar(
+            mig["mean"],
+            recon["mean"],
+            xerr=xerr,
+            yerr=yerr,
+            color=color,
+            marker="o",
+            markersize=11,
+            markerfacecolor="none",
+            markeredgewidth=1.6,
+            capsize=3,
+            zorder=2,
+        )
+    for group, rows in results.groupby(key, sort=False):
+        ax.scatter(
+            rows["mig"],
+            rows["val_recon"],
+            color=colors[group],
+            label=name(group),
+            s=22,
+            edgecolor="black",
+            linewidth=0.4,
+            zorder=3,
+        )
     ax.set(xlabel="MIG", ylabel="validation reconstruction loss (nats)", title="disentanglement vs reconstruction")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()
+    handles.append(
+        plt.Line2D([], [], color="gray", marker="o", markersize=11, markerfacecolor="none", linestyle="none")
+    )
+    labels.append("setting's mean, 95 % interval")
+    ax.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), title="dots: single seeds")
     return _save(fig, out_dir, "tradeoff_recon_vs_mig.png")
 
 
