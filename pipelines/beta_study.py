@@ -27,7 +27,7 @@ FULL = {
 # The cheapest settings found where the study shows something on a 2-core CPU: β=1 keeps all 10
 # latents, β=50 keeps 3, and β=1 reconstructs recognisable shapes (README, "The whole study").
 QUICK = {"betas": [1, 5, 50], "seeds": [0], "epochs": 12, "subset": 10_000, "val_size": 1_000, "preset": "fast"}
-# Measured on the quiet 2-core CPU machine (tools/bench_train.py: ~1,000 images/s in a real epoch;
+# Measured on the quiet 2-core CPU machine (python -m tools.bench.train: ~1,000 images/s in a real epoch;
 # tools/bench_metrics.py: fast 21 s, reference 250 s cold); under load both are up to 2x slower.
 # Only used to print an estimate of the cost before starting.
 CPU_TRAIN_IMAGES_PER_S = 1_000

@@ -1,5 +1,5 @@
 """bvae_tf.report: every figure, Table 1 and the HTML page: from the quick pipeline's β sweep, and
-from a small multi-model sweep (and its β-VAE part in today's and the pre-zoo results schema)."""
+from a small multi-model sweep (and its β-VAE part alone)."""
 
 import contextlib
 import io
@@ -80,13 +80,12 @@ class PipelineReportTest(unittest.TestCase):
             with open(os.path.join(report_dir, name), "rb") as f:
                 self.assertEqual(f.read(8), PNG, name)
         results = pd.read_csv(os.path.join(out, "results.csv"))
-        beta = results["value"] if "model" in results else results["beta"]  # the model zoo's schema, or the older one
-        self.assertEqual(sorted(zip(beta, results["seed"])), [(1.0, 0), (1.0, 1), (5.0, 0), (5.0, 1)])
+        self.assertEqual(sorted(zip(results["value"], results["seed"])), [(1.0, 0), (1.0, 1), (5.0, 0), (5.0, 1)])
         summary = pd.read_csv(os.path.join(report_dir, "summary.csv"), header=[0, 1], index_col=[0, 1, 2])
         self.assertEqual(list(summary.index), [("beta_vae", "beta", 1.0), ("beta_vae", "beta", 5.0)])
         self.assertTrue((summary[("seeds", "n")] == 2).all())
         markdown = read(os.path.join(report_dir, "summary.md"))
-        self.assertRegex(markdown, r"\| beta_vae \| 5 \| 2 \| [0-9.]+ ± [0-9.]+ \|")
+        self.assertRegex(markdown, r"\| beta_vae \| 5 \| 2 \| [0-9.]+ \[-?[0-9.]+, [0-9.]+\] \|")
         page = read(os.path.join(report_dir, "report.html"))
         self.assertEqual(sorted(embedded_images(page)), sorted(figures))
         self.assertNotRegex(page, r"src='(?!data:)")
@@ -151,11 +150,11 @@ class ModelZooReportTest(unittest.TestCase):
             {("beta_vae", "beta", 1.0): 1, ("beta_vae", "beta", 4.0): 2, ("beta_tcvae", "beta", 2.0): 1},
         )
         markdown = read(os.path.join(self.report_dir, "summary.md"))
-        self.assertIn("| model | β | seeds | recon (val) |", markdown)
-        self.assertRegex(markdown, r"\| beta_vae \| 4 \| 2 \| [0-9.]+ ± [0-9.]+ \|")
-        # One seed: the mean alone, no "± 0.000".
+        self.assertIn("| model | β | n | recon (val) |", markdown)
+        self.assertRegex(markdown, r"\| beta_vae \| 4 \| 2 \| [0-9.]+ \[-?[0-9.]+, [0-9.]+\] \|")
+        # One seed: the mean alone, no interval.
         self.assertRegex(markdown, r"\| beta_tcvae \| 2 \| 1 \| [0-9.]+ \|")
-        self.assertNotRegex(markdown, r"\| beta_tcvae \|.*±")
+        self.assertNotRegex(markdown, r"\| beta_tcvae \|.*\[")
         self.assertIn("4 trials, beta_vae β ∈ {1, 4}, beta_tcvae β ∈ {2}, seeds [0, 1].", markdown)
 
     def test_html_embeds_every_figure_and_the_table(self):
@@ -166,24 +165,19 @@ class ModelZooReportTest(unittest.TestCase):
         markdown = read(os.path.join(self.report_dir, "summary.md"))
         self.assertEqual(sorted(re.findall(r"\]\(([^)]+\.png)\)", markdown)), self.figures())
 
-    def test_beta_vae_alone_gives_the_beta_study_report_in_both_schemas(self):
-        """The β-VAE trials alone, as a new-schema sweep and as a pre-zoo one (beta, seed, folders
-        beta<β>_seed<seed>): today's figure names, the same table and the same figures' count."""
-        pages = {}
-        for schema, convert in (("new", report_fixtures.one_model), ("legacy", report_fixtures.to_legacy)):
-            sweep = os.path.join(self.tmp, schema)
-            convert(self.sweep, sweep)
-            with contextlib.redirect_stdout(io.StringIO()):
-                report.main([sweep, "--traversal-beta", "5"])
-            out = os.path.join(sweep, "report")
-            self.assertEqual(
-                sorted(n for n in os.listdir(out) if n.endswith(".png")),  # β=4 is nearest to 5
-                sorted(n.replace("beta5", "beta4") for n in BETA_FIGURES),
-            )
-            self.assertEqual(summary_rows(out), {("beta_vae", "beta", 1.0): 1, ("beta_vae", "beta", 4.0): 2})
-            pages[schema] = read(os.path.join(out, "summary.md")).split("\n", 1)[1]  # all but the title
-        self.assertEqual(pages["new"], pages["legacy"])
-        self.assertIn("3 trials, β ∈ {1, 4}, seeds [0, 1].", pages["new"])
+    def test_beta_vae_alone_gives_the_beta_study_report(self):
+        """The β-VAE trials alone: the β study's figure names and table."""
+        sweep = os.path.join(self.tmp, "beta_only")
+        report_fixtures.one_model(self.sweep, sweep)
+        with contextlib.redirect_stdout(io.StringIO()):
+            report.main([sweep, "--traversal-beta", "5"])
+        out = os.path.join(sweep, "report")
+        self.assertEqual(
+            sorted(n for n in os.listdir(out) if n.endswith(".png")),  # β=4 is nearest to 5
+            sorted(n.replace("beta5", "beta4") for n in BETA_FIGURES),
+        )
+        self.assertEqual(summary_rows(out), {("beta_vae", "beta", 1.0): 1, ("beta_vae", "beta", 4.0): 2})
+        self.assertIn("3 trials, β ∈ {1, 4}, seeds [0, 1].", read(os.path.join(out, "summary.md")))
 
 
 class LoadSweepTest(unittest.TestCase):
@@ -198,37 +192,11 @@ class LoadSweepTest(unittest.TestCase):
             f.write(text)
 
     def fake_sweep(self, trials):
-        """results.csv (new schema, every metric column) and a 2-epoch history.csv per trial."""
-        rows = []
-        for k, (model, hyperparameter, value, seed) in enumerate(trials):
-            run = os.path.join(self.tmp, "runs", report.trial_name(model, hyperparameter, value, seed))
-            os.makedirs(run)
-            pd.DataFrame(
-                {
-                    "epoch": [0, 1],
-                    "loss": [90.0, 80.0],
-                    "recon": [80.0, 70.0],
-                    "kl": [10.0, 10.0],
-                    "val_loss": [91.0, 81.0],
-                    "val_recon": [81.0, 71.0],
-                    "val_kl": [10.0, 10.0],
-                    "tc": [1.0, 0.5],
-                }
-            ).to_csv(os.path.join(run, "history.csv"), index=False)
-            rows.append(
-                {
-                    "model": model,
-                    "hyperparameter": hyperparameter,
-                    "value": value,
-                    "seed": seed,
-                    "val_recon": 71.0 + k,
-                    "val_kl": 10.0,
-                    "val_loss": 81.0 + k,
-                    "active_latents_kl": 3,
-                    **{column: 0.1 * (k + 1) for column in report.metric_labels()},
-                }
-            )
-        pd.DataFrame(rows).to_csv(os.path.join(self.tmp, "results.csv"), index=False)
+        """results.csv (trial k's metrics all 0.1 * (k + 1)) and a 2-epoch history.csv per trial; no models."""
+        results = report_fixtures.fake_sweep(self.tmp, trials, models=False)
+        for column in report.metric_labels():
+            results[column] = [0.1 * (k + 1) for k in range(len(results))]
+        results.to_csv(os.path.join(self.tmp, "results.csv"), index=False)
 
     def test_failed_trials_are_left_out_and_named(self):
         self.fake_sweep([("beta_vae", "beta", 1.0, 0), ("beta_vae", "beta", 4.0, 0)])
@@ -244,6 +212,29 @@ class LoadSweepTest(unittest.TestCase):
         table.to_csv(os.path.join(self.tmp, "results.csv"), index=False)
         with self.assertRaisesRegex(UserError, "no finished trial to report; failed: beta_vae_beta1_seed0"):
             report.load_sweep(self.tmp)
+
+    def test_names_that_leave_the_sweep_are_refused(self):
+        """A crafted results.csv: a model (or hyperparameter) that is a path out of the sweep. The
+        trial folder it points to exists outside, so only the check stops the report reading it."""
+        sweep = os.path.join(self.tmp, "sweep")  # its runs/../../outside is self.tmp/outside
+        outside = os.path.join(self.tmp, "outside", "pwn_beta1_seed0")
+        os.makedirs(outside)
+        pd.DataFrame({"epoch": [0], "loss": [1.0]}).to_csv(os.path.join(outside, "history.csv"), index=False)
+        os.makedirs(sweep)
+        for model, hyperparameter, bad in (
+            ("../../outside/pwn", "beta", "model '../../outside/pwn' is not one of bvae_tf's models"),
+            ("beta_vae", "../../../outside/x", "hyperparameter '../../../outside/x' of model beta_vae is not"),
+        ):
+            with open(os.path.join(sweep, "results.csv"), "w") as f:
+                f.write(f"model,hyperparameter,value,seed\n{model},{hyperparameter},1,0\n")
+            with self.assertRaises(UserError) as caught:
+                report.load_sweep(sweep)
+            message = str(caught.exception)
+            self.assertIn(os.path.join(sweep, "results.csv"), message)
+            self.assertIn(bad, message)
+            self.assertNotIn("\n", message)
+        self.assertEqual(sorted(os.listdir(self.tmp)), ["outside", "sweep"])
+        self.assertEqual(os.listdir(sweep), ["results.csv"])
 
     def test_trial_names(self):
         self.assertEqual(report.trial_name("beta_vae", "beta", 5.0, 0), "beta_vae_beta5_seed0")
@@ -270,14 +261,16 @@ class LoadSweepTest(unittest.TestCase):
         text = report.format_table(table)
         self.assertEqual(list(text.index.names), ["model", "setting"])
         self.assertEqual([setting for _, setting in text.index], ["β=4", "γ=10", "γ=30"])
-        self.assertEqual(text.loc[("beta_vae", "β=4"), "MIG"], "0.250 ± 0.071")
-        self.assertEqual(text.loc[("factor_vae", "γ=10"), "MIG"], "0.400")  # one seed: no "± 0.000"
+        # 0.2 and 0.3: mean 0.25, standard error 0.05, t(0.975, 1 dof) = 12.7062: 0.25 ± 0.6353.
+        self.assertEqual(text.loc[("beta_vae", "β=4"), "MIG"], "0.250 [-0.385, 0.885]")
+        self.assertEqual(text.loc[("factor_vae", "γ=10"), "MIG"], "0.400")  # one seed: no interval
+        self.assertEqual(list(text["n"]), ["2", "1", "1"])
         self.assertEqual(report.best_value(results[results["model"] == "factor_vae"]), 10.0)
 
     def test_metric_figures_say_how_many_seeds_make_a_point(self):
-        self.assertEqual(report.spread_label(pd.Series([1, 1])), "one seed (n=1): no spread")
-        self.assertEqual(report.spread_label(pd.Series([3, 3])), "mean ± std over n=3 seeds")
-        self.assertEqual(report.spread_label(pd.Series([2, 3])), "mean ± std over n=2–3 seeds")
+        self.assertEqual(report.spread_label(pd.Series([1, 1])), "one seed (n=1): no interval")
+        self.assertEqual(report.spread_label(pd.Series([3, 3])), "mean and 95 % interval over n=3 seeds")
+        self.assertEqual(report.spread_label(pd.Series([2, 3])), "mean and 95 % interval over n=2–3 seeds")
 
     def test_comparison_metric_and_loss_figures_from_files_only(self):
         self.fake_sweep(
@@ -312,11 +305,115 @@ class LoadSweepTest(unittest.TestCase):
         with self.assertRaisesRegex(UserError, "hyperparameter missing"):
             report.load_sweep(self.tmp)
         self.write("model,hyperparameter,value,seed\nbeta_vae,beta,1,0\nbeta_vae,gamma,1,0\n")
-        with self.assertRaisesRegex(UserError, "several hyperparameters"):
+        with self.assertRaisesRegex(UserError, r"results.csv: hyperparameter 'gamma' of model beta_vae is not the one"):
+            report.load_sweep(self.tmp)
+        self.write("model,hyperparameter,value,seed\nbeta_vae,beta,1,zero\n")
+        with self.assertRaisesRegex(UserError, r"results.csv: seed 'zero' is not a finite int"):
+            report.load_sweep(self.tmp)
+        self.write("model,hyperparameter,value,seed\nbeta_vae,beta,inf,0\n")
+        with self.assertRaisesRegex(UserError, r"results.csv: value 'inf' is not a finite float"):
             report.load_sweep(self.tmp)
         self.write("model,hyperparameter,value,seed\nbeta_vae,beta,1,0\n")
         with self.assertRaisesRegex(UserError, "beta_vae_beta1_seed0 of results.csv has no run folder"):
             report.load_sweep(self.tmp)
+
+
+class IntervalTest(unittest.TestCase):
+    """The 95 % intervals of Table 1 and the figures, on known numbers."""
+
+    def test_student_t_below_ten_seeds(self):
+        from scipy import stats
+
+        values = [0.21, 0.25, 0.19, 0.30, 0.27]
+        mean, low, high = report.interval(values)
+        expected = stats.t.interval(0.95, 4, loc=np.mean(values), scale=np.std(values, ddof=1) / np.sqrt(5))
+        self.assertAlmostEqual(mean, 0.244)
+        np.testing.assert_allclose([low, high], expected, rtol=1e-12)
+        # By hand: two seeds 1 and 3, mean 2, standard error 1, t(0.975, 1 dof) = 12.7062047.
+        mean, low, high = report.interval([1.0, 3.0])
+        self.assertEqual(mean, 2.0)
+        np.testing.assert_allclose([low, high], [2 - 12.7062047, 2 + 12.7062047], rtol=1e-7)
+
+    def test_one_seed_identical_seeds_and_missing_values(self):
+        self.assertEqual(report.interval([0.4])[0], 0.4)
+        self.assertTrue(np.isnan(report.interval([0.4])[1:]).all())
+        self.assertEqual(report.interval([0.4, 0.4, np.nan]), (0.4, 0.4, 0.4))
+        self.assertTrue(np.isnan(report.interval([np.nan])).all())
+
+    def test_seeded_percentile_bootstrap_from_ten_seeds(self):
+        values = np.linspace(0.0, 1.0, 12)
+        mean, low, high = report.interval(values, seed=3)
+        self.assertAlmostEqual(mean, 0.5)
+        self.assertEqual(report.interval(values, seed=3), (mean, low, high))  # same seed, same interval
+        # The percentile bootstrap of the mean: its resampled means' 2.5 and 97.5 percentiles,
+        # near mean ± 1.96 x the plug-in standard error (0.3105 / sqrt(12) = 0.0896).
+        self.assertAlmostEqual(low, 0.5 - 1.96 * 0.0896, delta=0.02)
+        self.assertAlmostEqual(high, 0.5 + 1.96 * 0.0896, delta=0.02)
+        t_low, t_high = report.interval(values[:9])[1:]  # nine seeds: Student's t, not the bootstrap
+        from scipy import stats
+
+        np.testing.assert_allclose(
+            [t_low, t_high], stats.t.interval(0.95, 8, loc=values[:9].mean(), scale=stats.sem(values[:9]))
+        )
+
+    def test_variance_shares_and_findings(self):
+        results = pd.DataFrame(
+            {
+                "model": "beta_vae",
+                "hyperparameter": "beta",
+                "value": [1.0, 1.0, 4.0, 4.0, 16.0, 16.0],
+                "seed": [0, 1] * 3,
+                "mig": [0.10, 0.12, 0.11, 0.13, 0.40, 0.42],
+            }
+        )
+        shares = report.variance_shares(results)
+        # Setting means 0.11, 0.12, 0.41 around 0.2133: between 0.11647; within 6 x 0.0001; total 0.11707.
+        self.assertAlmostEqual(shares.loc["MIG", "within settings (seeds)"], 0.0006 / 0.117067, places=4)
+        self.assertAlmostEqual(shares.loc["MIG", "between settings"], 1 - 0.0006 / 0.117067, places=4)
+        # β=1: 0.11 ± 12.706 x 0.01 = [-0.017, 0.237]: β=4 overlaps, β=16 ([0.283, 0.537]) does not.
+        (sentence,) = report.findings(results)
+        self.assertIn("against β=1", sentence)
+        self.assertIn("MIG: β=16 (higher)", sentence)
+        self.assertNotIn("β=4 (", sentence)
+        one_seed = results[results["seed"] == 0]
+        self.assertIn("one seed per setting", report.findings(one_seed)[0])
+
+
+class FakeSweepReportTest(unittest.TestCase):
+    """``python -m bvae_tf.report`` end to end on fake sweeps (untrained SavedModels): one seed, several."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+
+    def run_report(self, trials):
+        sweep = os.path.join(self.tmp, "sweep")
+        report_fixtures.fake_sweep(sweep, trials)
+        out = subprocess.run(
+            [sys.executable, "-m", "bvae_tf.report", sweep], cwd=ROOT, env=ENV, capture_output=True, text=True
+        )
+        self.assertEqual(out.returncode, 0, out.stderr[-3000:])
+        self.assertIn("report written to", out.stdout)
+        report_dir = os.path.join(sweep, "report")
+        self.assertEqual(sorted(n for n in os.listdir(report_dir) if n.endswith(".png")), sorted(BETA_FIGURES))
+        return read(os.path.join(report_dir, "summary.md")), read(os.path.join(report_dir, "report.html"))
+
+    def test_one_seed(self):
+        markdown, page = self.run_report([("beta_vae", "beta", beta, 0) for beta in (1.0, 5.0, 50.0)])
+        self.assertRegex(markdown, r"\| beta_vae \| 50 \| 1 \| 73\.000 \|")  # the value alone
+        self.assertNotRegex(markdown, r"\d \[")
+        self.assertIn("one seed per setting, so no intervals", markdown)
+        self.assertIn("<div class='wide'><table", page)
+
+    def test_several_seeds(self):
+        trials = [("beta_vae", "beta", beta, seed) for beta in (1.0, 5.0, 50.0) for seed in (0, 1, 2)]
+        markdown, page = self.run_report(trials)
+        # recon 77, 78, 79: mean 78, standard error 1 / sqrt(3), t(0.975, 2 dof) = 4.3027: ± 2.484.
+        self.assertRegex(markdown, r"\| beta_vae \| 50 \| 3 \| 78\.000 \[75\.516, 80\.484\] \|")
+        self.assertIn("## What this study shows", markdown)
+        self.assertRegex(markdown, r"MIG: β=5 \(higher\), β=50 \(higher\)")
+        self.assertRegex(markdown, r"\| MIG \| \d+ % \| \d+ % \|")
+        self.assertEqual(sorted(embedded_images(page)), sorted(BETA_FIGURES))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
-"""tools/: the GPU benchmark script on a machine without a GPU, and the FLOP count of bench_train."""
+"""tools/: the GPU benchmark script on a machine without a GPU, the FLOP count of tools.bench, its model benchmark."""
 
-import importlib.util
 import json
 import os
 import shutil
@@ -11,13 +10,6 @@ import unittest
 from tests.helpers import slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def load_bench_train():
-    spec = importlib.util.spec_from_file_location("bench_train", os.path.join(ROOT, "tools", "bench_train.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class BenchGpuTest(unittest.TestCase):
@@ -39,7 +31,7 @@ class BenchGpuTest(unittest.TestCase):
         # What the script runs when nvidia-smi sees a GPU but TensorFlow does not.
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": "-1", "BENCH_GPU_NVIDIA_SMI": "Some GPU"}
         out = subprocess.run(
-            [sys.executable, os.path.join(ROOT, "tools", "bench_train.py"), "--gpu-suite"],
+            [sys.executable, "-m", "tools.bench.gpu"],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -52,8 +44,10 @@ class BenchGpuTest(unittest.TestCase):
 
 class FlopCountTest(unittest.TestCase):
     def test_forward_and_training_flops_match_a_hand_count(self):
-        bench = load_bench_train()
-        model = bench.BetaVAE(latent_dim=10)
+        from bvae_tf.model import BetaVAE
+        from tools.bench import flops
+
+        model = BetaVAE(latent_dim=10)
         model.build((None, 64, 64, 1))
         mac = 2  # FLOPs per multiply-add
         # Conv 4x4 stride 2: a MAC per output pixel, per tap, per input and output channel;
@@ -76,11 +70,11 @@ class FlopCountTest(unittest.TestCase):
             32 * 32 * 16 * 32 * 1,
         ]
         expected = [mac * n for n in encoder + decoder]
-        forward = bench.layer_flops(model)
+        forward = flops.layer_flops(model)
         self.assertEqual(forward, expected)
         self.assertEqual(sum(forward), 32_521_216)
         # Training: forward + gradients of inputs and weights, less the images' gradient.
-        self.assertEqual(bench.training_flops(forward), 3 * 32_521_216 - 2 * 32 * 32 * 16 * 32)
+        self.assertEqual(flops.training_flops(forward), 3 * 32_521_216 - 2 * 32 * 32 * 16 * 32)
 
 
 @slow
@@ -89,7 +83,8 @@ class BenchModelsTest(unittest.TestCase):
         out = subprocess.run(
             [
                 sys.executable,
-                os.path.join(ROOT, "tools", "bench_train.py"),
+                "-m",
+                "tools.bench.train",
                 "--model",
                 "beta_vae",
                 "factor_vae",

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # GPU benchmark of bvae_tf training, ready for the day a CUDA machine is lent; prints JSON.
 #
-#   bash tools/bench_gpu.sh            # <= ~5 minutes on a GPU; extra flags go to bench_train.py
+#   bash tools/bench_gpu.sh            # <= ~5 minutes on a GPU; extra flags go to tools/bench/gpu.py
 #
 # On a CUDA machine: installs this repository (pip install -e ., quietly, offline when TensorFlow
-# is already there), then runs `python tools/bench_train.py --gpu-suite`, which prints: the GPU's
+# is already there), then runs `python -m tools.bench.gpu` from the repository root, which prints: the GPU's
 # name; images/s for float32 and mixed_float16 at batch 64, 256 and 1024, for the model alone
 # (in-memory images) and with the TFRecord pipeline; the pipeline alone, and whether it keeps
 # up; the mean training loss of steps 201-300 for both precisions from the same seed and data,
@@ -46,4 +46,5 @@ if ! "$python" -c "import sys, tensorflow as tf; sys.exit(not tf.config.list_phy
 fi
 
 export BENCH_GPU_NVIDIA_SMI="$gpus"
-exec timeout 290 "$python" "$here/bench_train.py" --gpu-suite "$@"
+cd "$root" || exit 1
+exec timeout 290 "$python" -m tools.bench.gpu "$@"

@@ -1,0 +1,122 @@
+"""How sure the report is: a 95 % confidence interval of each setting's mean over seeds, how much
+of a metric's variance the settings explain, and which settings differ from the baseline.
+
+A sweep has few seeds per setting: Student's t interval below ``BOOTSTRAP_FROM`` seeds (it
+assumes roughly normal scores, the only option with 2-9 points), a seeded percentile bootstrap
+from there on (no normality assumption). One seed has no interval.
+"""
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bvae_tf.report.reading import BASELINE, KEYS, metric_labels, models, setting
+
+LEVEL = 0.95
+BOOTSTRAP_FROM = 10  # seeds; fewer: Student's t
+RESAMPLES = 9999
+
+
+def interval(values, seed=0):
+    """(mean, low, high) of ``values`` (one setting's scores over seeds, NaNs dropped); low and
+    high are NaN for one value, all three for none."""
+    values = np.asarray(values, np.float64)
+    values = values[np.isfinite(values)]
+    n = values.size
+    if n == 0:
+        return np.nan, np.nan, np.nan
+    mean = float(values.mean())
+    if n == 1:
+        return mean, np.nan, np.nan
+    if np.ptp(values) == 0:  # identical scores: no spread (scipy's intervals are undefined there)
+        return mean, mean, mean
+    if n < BOOTSTRAP_FROM:
+        low, high = stats.t.interval(LEVEL, n - 1, loc=mean, scale=stats.sem(values))
+    else:
+        result = stats.bootstrap(
+            (values,),
+            np.mean,
+            confidence_level=LEVEL,
+            n_resamples=RESAMPLES,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
+        low, high = result.confidence_interval
+    return mean, float(low), float(high)
+
+
+def intervals(results, columns, by=KEYS):
+    """{column: DataFrame[mean, low, high, n]} per group of ``by`` (in the results' order)."""
+    grouped = results.groupby(by, sort=False)
+    out = {}
+    for column in columns:
+        rows = {key: (*interval(group[column]), int(group[column].notna().sum())) for key, group in grouped}
+        frame = pd.DataFrame(list(rows.values()), columns=["mean", "low", "high", "n"])
+        keys = list(rows)  # tuples: groupby over a list of columns
+        frame.index = (
+            pd.MultiIndex.from_tuples(keys, names=by) if len(by) > 1 else pd.Index([k[0] for k in keys], name=by[0])
+        )
+        out[column] = frame
+    return out
+
+
+def variance_shares(results):
+    """Per metric, the share of its variance over all trials that lies between settings (the
+    settings' means around the grand mean) and within them (seeds around their setting's mean):
+    one-way sums of squares, between + within = 1. Only metrics with some variance."""
+    rows = {}
+    for metric, label in metric_labels().items():
+        if metric not in results:
+            continue
+        scores = results[KEYS + [metric]].dropna()
+        total = ((scores[metric] - scores[metric].mean()) ** 2).sum()
+        if len(scores) < 2 or total <= 0:
+            continue
+        means = scores.groupby(KEYS)[metric].transform("mean")
+        within = ((scores[metric] - means) ** 2).sum() / total
+        rows[label] = {"between settings": 1.0 - within, "within settings (seeds)": within}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def baseline(rows):
+    """The value one model's other settings are compared with: β=1 for β-VAE (the plain VAE), else
+    the model's lowest value (the weakest regularizer swept)."""
+    model = rows["model"].iloc[0]
+    if model == BASELINE[0] and (rows["value"] == BASELINE[1]).any():
+        return BASELINE[1]
+    return float(rows["value"].min())
+
+
+def findings(results):
+    """ "What this study shows": per model and metric, the settings whose 95 % interval does not
+    overlap the baseline's, from the numbers alone. Returns a list of sentences."""
+    sentences = []
+    for model in models(results):
+        rows = results[results["model"] == model]
+        hyperparameter = rows["hyperparameter"].iloc[0]
+        base = baseline(rows)
+        metrics = {m: label for m, label in metric_labels().items() if m in rows}
+        table = intervals(rows, list(metrics), by=["value"])
+        lead = f"{model}, against {setting(hyperparameter, base)}"
+        if table and (next(iter(table.values()))["n"] < 2).all():
+            sentences.append(f"{lead}: one seed per setting, so no intervals and no claim of a difference.")
+            continue
+        if rows["value"].nunique() < 2:
+            continue
+        parts = []
+        for metric, label in metrics.items():
+            frame = table[metric]
+            if base not in frame.index or not np.isfinite(frame.loc[base, "low"]):
+                continue
+            low, high = frame.loc[base, "low"], frame.loc[base, "high"]
+            apart = [
+                f"{setting(hyperparameter, value)} ({'higher' if row['mean'] > high else 'lower'})"
+                for value, row in frame.drop(index=base).iterrows()
+                if np.isfinite(row["low"]) and (row["low"] > high or row["high"] < low)
+            ]
+            parts.append(f"{label}: {', '.join(apart)}" if apart else f"{label}: none")
+        if parts:
+            sentences.append(
+                f"{lead}: the settings whose 95 % interval does not overlap the baseline's, per metric: {'; '.join(parts)}."
+            )
+    return sentences

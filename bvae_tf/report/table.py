@@ -1,0 +1,55 @@
+"""Table 1: per (model, hyperparameter, value), the seeds and each loss and metric over them:
+the mean and its 95 % confidence interval (see :mod:`bvae_tf.report.stats`)."""
+
+import pandas as pd
+
+from bvae_tf.report.reading import KEYS, setting, symbol, table_labels
+from bvae_tf.report.stats import intervals
+
+
+def summarize(results):
+    """Table 1: seeds, and the mean over seeds of every loss and metric with its 95 % interval
+    (``low``, ``high``; empty for one seed), one row per (model, hyperparameter, value)."""
+    columns = [c for c in table_labels() if c in results]
+    stats = intervals(results, columns)
+    table = pd.concat(
+        {part: pd.DataFrame({c: stats[c][part] for c in columns}) for part in ("mean", "low", "high")}, axis=1
+    )
+    table.insert(0, ("seeds", "n"), results.groupby(KEYS, sort=False).size())
+    return table
+
+
+def cell(mean, low, high):
+    """ "mean [low, high]"; the mean alone without an interval (one seed); "–" for no value."""
+    if pd.isna(mean):
+        return "–"
+    return f"{mean:.3f}" if pd.isna(low) else f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def format_table(table):
+    """Table 1 as text: a row per model and value, its seeds (n) and each cell "mean [low, high]"
+    (the mean alone for one seed), columns named as in the figures. With one hyperparameter the
+    value column is named by it (β), otherwise each value is written with its symbol (C_max=25)."""
+    labels = table_labels()
+    columns = [c for c in labels if ("mean", c) in table]
+    cells = {
+        labels[c]: [cell(*values) for values in zip(table[("mean", c)], table[("low", c)], table[("high", c)])]
+        for c in columns
+    }
+    model = table.index.get_level_values("model")
+    hyperparameter, value = table.index.get_level_values("hyperparameter"), table.index.get_level_values("value")
+    if hyperparameter.nunique() == 1:
+        settings, name = [f"{v:g}" for v in value], symbol(hyperparameter[0])
+    else:
+        settings, name = [setting(h, v) for h, v in zip(hyperparameter, value)], "setting"
+    index = pd.MultiIndex.from_arrays([model, settings], names=["model", name])
+    return pd.DataFrame({"n": [str(int(n)) for n in table[("seeds", "n")]], **cells}, index=index)
+
+
+def markdown(text):
+    """A DataFrame with a (multi-)index as a Markdown table, the index as the first columns."""
+    names = list(text.index.names)
+    lines = ["| " + " | ".join(names + list(text.columns)) + " |", "|" + "---|" * (len(names) + len(text.columns))]
+    keys = [key if isinstance(key, tuple) else (key,) for key in text.index]
+    lines += ["| " + " | ".join(list(key) + list(row)) + " |" for key, row in zip(keys, text.values)]
+    return "\n".join(lines)
