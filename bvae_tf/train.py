@@ -337,9 +337,11 @@ def fit(config, model, data_dir, counts, callbacks):
 
 def summarize(config, run, nan_epoch, has_validation):
     """(history, final row, active latents) from history.csv; a NaN epoch's row is not final."""
-    history = pd.read_csv(run.history) if os.path.isfile(run.history) else pd.DataFrame()
+    history = bvae_callbacks.read_history(run.history) if os.path.isfile(run.history) else pd.DataFrame()
     good = history[:-1] if nan_epoch else history  # the model holds the last good epoch's weights
     final = good.iloc[-1].to_dict() if len(good) else {}
+    if "epoch" in final:
+        final["epoch"] = int(final["epoch"])  # 1-based, as the console counts
     prefix = "val_" if has_validation else ""
     active = [i for i in range(config.latent_dim) if final.get(f"{prefix}kl_{i}", 0.0) > ACTIVE_KL_NATS]
     return history, final, active, prefix
