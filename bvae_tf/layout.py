@@ -7,7 +7,7 @@ so a name changes here or nowhere. Folders are plain paths; nothing is created h
                            result.json (a sweep trial's row)
     saved_models/<run>/    the SavedModel, model_card.json; scores: metrics.json, matrices.npz,
                            <metric>_<matrix>.csv; encodings.npz (cached encoder means)
-    sweeps/<sweep>/        sweep.json, results.csv, runs/<trial>/, saved_models/<trial>/, tuner/,
+    sweeps/<sweep>/        sweep.json, results.csv, runs/<trial>/, saved_models/<trial>/, hparams/<trial>/, tuner/,
                            report/ (figures, summary.csv, summary.md, report.html)
 """
 
@@ -127,6 +127,10 @@ class SweepFolder:
 
     def model(self, trial):
         return ModelFolder(os.path.join(self.saved_models, trial))
+
+    def hparams(self, trial):
+        """The trial's session of TensorBoard's HParams dashboard (its settings and final numbers)."""
+        return os.path.join(self.path, "hparams", trial)
 
 
 @dataclasses.dataclass(frozen=True)
