@@ -7,11 +7,15 @@ table when a resumed run logs other columns than the file has. Written by
 hand here, because no Keras callback does it: TensorBoard images (reconstructions, latent
 traversals) and histograms of the latent means; a NaN stop that keeps the last good weights
 and says what to try (TerminateOnNaN only stops); each epoch's wall time as a logged number; a
-one-line summary per epoch.
+one-line summary per epoch, with a short progress bar in place of Keras' (see EpochSummary).
+Epochs are 1-based wherever a person reads them: the console, history.csv, TensorBoard's steps.
 """
 
 import csv
+import math
 import os
+import shutil
+import sys
 import time
 
 import keras
@@ -20,7 +24,9 @@ import pandas as pd
 import tensorflow as tf
 
 from bvae_tf.files import write_atomic
-from bvae_tf.images import tile, traversal_grid
+from bvae_tf.history import zero_based
+from bvae_tf.images import label_rows, tile, traversal_grid
+from bvae_tf.progress import format_seconds
 
 
 class TensorBoardImages(keras.callbacks.Callback):
@@ -57,8 +63,9 @@ class TensorBoardImages(keras.callbacks.Callback):
         pairs = np.concatenate([shown, self.decode(mean[: len(shown)])[..., 0]])
         prefix = "val_" if "val_kl_0" in logs else ""
         kl = [logs.get(f"{prefix}kl_{i}", 0.0) for i in range(mean.shape[1])]
-        traversal, _ = traversal_grid(self.decode, mean[0], kl)
-        with self.writer.as_default(step=epoch):
+        traversal, order = traversal_grid(self.decode, mean[0], kl)
+        traversal = label_rows(traversal, [f"z{i} KL={kl[i]:.2f}" for i in order])
+        with self.writer.as_default(step=epoch + 1):  # 1-based, as the console and history.csv count
             tf.summary.image("inputs_vs_reconstructions", tile(pairs, len(shown))[None, ..., None])
             tf.summary.image("latent_traversal", traversal[None, ..., None])
             for i in range(mean.shape[1]):
@@ -78,15 +85,20 @@ class TensorBoard(keras.callbacks.TensorBoard):
     def on_train_batch_end(self, batch, logs=None):
         super().on_train_batch_end(batch, None if self.update_freq == "epoch" else logs)
 
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch + 1, logs)  # step = 1-based epoch, as the console and history.csv count
+
 
 class HistoryLogger(keras.callbacks.CSVLogger):
-    """``keras.callbacks.CSVLogger`` whose appended rows follow the file's own header.
+    """``keras.callbacks.CSVLogger`` with 1-based epochs, whose appended rows follow the file's own header.
 
     Keras appends rows in the order of this run's logs without looking at the header already in
     the file, so a run resumed by a newer bvae_tf that logs one more column (``epoch_seconds``)
     would write rows one field longer than the header. Here, before the first appended row, the
-    columns this run adds are put into the file (earlier rows empty; rewritten atomically) and
-    the rows follow the file's order; a column the run no longer logs gets "NA".
+    columns this run adds are put into the file (earlier rows empty) and the rows follow the
+    file's order; a column the run no longer logs gets "NA". A file of an older bvae_tf with
+    0-based epochs gets its epochs renumbered then too (see `read_history`); both rewrite the file
+    atomically.
     """
 
     def on_epoch_end(self, epoch, logs=None):
@@ -94,13 +106,15 @@ class HistoryLogger(keras.callbacks.CSVLogger):
             with open(self.filename, newline="") as f:
                 header = next(csv.reader(f))
             added = sorted(set(logs or {}) - set(header))
-            if added:
+            table = pd.read_csv(self.filename)
+            if added or zero_based(table):
                 self.csv_file.close()
-                table = pd.read_csv(self.filename).reindex(columns=header + added)
+                table = table.reindex(columns=header + added)
+                table["epoch"] += 1 if zero_based(table) else 0
                 write_atomic(self.filename, lambda temp: table.to_csv(temp, index=False, lineterminator="\r\n"))
                 self.csv_file = open(self.filename, "a", newline="")
             self.keys = [key for key in header + added if key != "epoch"]
-        super().on_epoch_end(epoch, logs)
+        super().on_epoch_end(epoch + 1, logs)
 
 
 class NaNGuard(keras.callbacks.Callback):
@@ -158,29 +172,99 @@ class EpochTimer(keras.callbacks.Callback):
             logs["epoch_seconds"] = time.perf_counter() - self.start
 
 
-class EpochSummary(keras.callbacks.Callback):
-    """One line per epoch: the losses, active latents and validation losses, and the epoch's
-    time (``epoch_seconds`` from EpochTimer)."""
+class EpochSummary(keras.callbacks.ProgbarLogger):
+    """Training's console: one summary line per epoch (the losses, active latents, validation
+    losses, the epoch's time from EpochTimer; ~110 columns) and, under ``fit(verbose=1)`` on a terminal, a
+    one-line bar while the epoch runs.
+
+    It is a ProgbarLogger so that Keras adds none of its own: Keras' bar lists every log
+    (``kl_0``…``kl_9``: ~300 columns, so in a terminal each of its ~20 redraws a second wraps and
+    leaves stale rows) and ends without a newline before the next line. This bar shows the step,
+    the time left and loss, recon and kl, clipped to the terminal (80 columns at most), redrawn
+    twice a second, and is erased before the summary line. Per-latent KL stays in history.csv
+    and TensorBoard. Elsewhere (a log file, ``verbose`` 0 or 2) only the summary lines are printed.
+    """
+
+    REDRAW_SECONDS = 0.5
+    MAX_COLUMNS = 80
+    BAR_WIDTH = 12
 
     def __init__(self, epochs, print_fn=print):
         super().__init__()
         self.epochs = epochs
         self.print_fn = print_fn
+        self.bar_shown = False
+        self.epoch, self.epoch_start, self.last_draw = 0, 0.0, 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.bar_shown = epoch, False
+        self.epoch_start, self.last_draw = time.monotonic(), -math.inf
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.monotonic()
+        if self.verbose == 1 and now - self.last_draw >= self.REDRAW_SECONDS and sys.stdout.isatty():
+            self.last_draw = now
+            self.draw(self.bar_line(batch + 1, now - self.epoch_start, logs or {}))
+
+    def on_test_begin(self, logs=None):  # fit's validation: the bar says so; nothing else
+        if self.bar_shown:
+            self.draw(f"epoch {self.epoch_label()} validating ...")
+
+    def on_test_batch_end(self, batch, logs=None):
+        pass
+
+    def on_test_end(self, logs=None):
+        pass
+
+    def on_predict_begin(self, logs=None):
+        pass
+
+    def on_predict_batch_end(self, batch, logs=None):
+        pass
+
+    def on_predict_end(self, logs=None):
+        pass
+
+    def epoch_label(self):
+        return f"{self.epoch + 1}/{self.epochs}"
+
+    def bar_line(self, done, elapsed, logs):
+        """``epoch 1/10  703/1563 [=====       ] 12.3 s left | loss 112.4 recon 100.1 kl 12.34``"""
+        total = self.target or done
+        filled = self.BAR_WIDTH * done // max(total, 1)
+        left = format_seconds(elapsed / done * (total - done)) if done else "?"
+        numbers = " ".join(
+            f"{key} {logs[key]:.{2 if key == 'kl' else 1}f}" for key in ("loss", "recon", "kl") if key in logs
+        )
+        return (
+            f"epoch {self.epoch_label()} {done:>{len(str(total))}}/{total} "
+            f"[{'=' * filled}{' ' * (self.BAR_WIDTH - filled)}] {left} left | {numbers}"
+        )
+
+    def draw(self, line):
+        """Rewrite the terminal's current row with ``line``, clipped to fit it."""
+        columns = min(self.MAX_COLUMNS, shutil.get_terminal_size().columns - 1)
+        sys.stdout.write(f"\r{line[:columns]}\033[K")
+        sys.stdout.flush()
+        self.bar_shown = True
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        if self.bar_shown:  # the summary line takes the bar's row
+            sys.stdout.write("\r\033[K")
+            sys.stdout.flush()
+            self.bar_shown = False
 
-        def part(prefix):
+        def part(prefix, label):
             if f"{prefix}loss" not in logs:
                 return ""
             return (
-                f"{prefix}loss {logs[f'{prefix}loss']:.2f} {prefix}recon {logs[f'{prefix}recon']:.2f} "
-                f"{prefix}kl {logs[f'{prefix}kl']:.2f} {prefix}active "
-                f"{logs[f'{prefix}active_latents']:.0f}/{self.model.latent_dim}"
+                f"{label}loss {logs[f'{prefix}loss']:.1f} recon {logs[f'{prefix}recon']:.1f} "
+                f"kl {logs[f'{prefix}kl']:.2f} active {logs[f'{prefix}active_latents']:.0f}/{self.model.latent_dim}"
             )
 
         seconds = f"{logs['epoch_seconds']:.1f}s" if "epoch_seconds" in logs else ""
-        parts = [f"epoch {epoch + 1}/{self.epochs}", part(""), part("val_"), seconds]
+        parts = [f"epoch {epoch + 1}/{self.epochs}", part("", ""), part("val_", "val "), seconds]
         self.print_fn(" | ".join(p for p in parts if p))
 
 

@@ -1,4 +1,4 @@
-"""Image grids for figures: tiles of images and latent traversals (pure numpy).
+"""Image grids for figures: tiles of images, latent traversals and their row labels (numpy, Pillow).
 
 Shared by the TensorBoard callback and the report, so the report needs no Keras.
 """
@@ -6,6 +6,7 @@ Shared by the TensorBoard callback and the report, so the report needs no Keras.
 import math
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 TRAVERSAL_VALUES = np.linspace(-3.0, 3.0, 7)
 
@@ -37,3 +38,17 @@ def traversal_grid(decode, code, kl_per_latent=None, values=TRAVERSAL_VALUES):
         latents[row * len(values) : (row + 1) * len(values), latent] = values
     images = np.asarray(decode(latents), np.float32).reshape(len(latents), 64, 64)
     return tile(images, len(values)), order
+
+
+def label_rows(grid, labels, width=96):
+    """``grid`` [rows*H, W] (values 0…1) with a ``width``-pixel margin on the left holding one label
+    per row, e.g. ``z3 KL=2.41``, white on black, vertically centred on its row. Text is drawn with
+    Pillow's built-in font, so a TensorBoard image says which latent each traversal row is."""
+    grid = np.asarray(grid, np.float32)
+    row_height = grid.shape[0] // len(labels)
+    margin = Image.new("L", (width, grid.shape[0]), 0)
+    draw = ImageDraw.Draw(margin)
+    font = ImageFont.load_default(size=min(12, row_height // 3))
+    for row, label in enumerate(labels):
+        draw.text((3, (row + 0.5) * row_height), label, fill=255, font=font, anchor="lm")
+    return np.concatenate([np.asarray(margin, np.float32) / 255.0, grid], axis=1)

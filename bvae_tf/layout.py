@@ -9,7 +9,7 @@ so a name changes here or nowhere. Folders are plain paths; nothing is created h
                            evaluations/: encodings.npz (cached encoder means) and one folder per
                            evaluation settings, e.g. evaluations/fast-seed0/: metrics.json,
                            matrices.npz, <metric>_<matrix>.csv, matrices.png, traversal.png
-    sweeps/<sweep>/        sweep.json, results.csv, runs/<trial>/, saved_models/<trial>/, tuner/,
+    sweeps/<sweep>/        sweep.json, results.csv, runs/<trial>/, saved_models/<trial>/, hparams/<trial>/, tuner/,
                            report/ (figures, summary.csv, summary.md, report.html)
 """
 
@@ -142,6 +142,10 @@ class SweepFolder:
 
     def model(self, trial):
         return ModelFolder(os.path.join(self.saved_models, trial))
+
+    def hparams(self, trial):
+        """The trial's session of TensorBoard's HParams dashboard (its settings and final numbers)."""
+        return os.path.join(self.path, "hparams", trial)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,15 +15,22 @@ same command and a shared sweep folder; the environment tells each its role:
   KERASTUNER_TUNER_ID=tuner0  KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 python -m bvae_tf.sweep ...
 """
 
+import contextlib
 import dataclasses
 import functools
 import glob
+import io
 import json
+import math
 import os
+import shutil
+import sys
 
 import keras
 import keras_tuner as kt
 import pandas as pd
+import tensorflow as tf
+from tensorboard.plugins.hparams import api as hparams_api
 
 from bvae_tf.config import MODELS, REPORT_BETAS, EvalSpec, SweepConfig, TrainConfig, flag_name
 from bvae_tf.data import prepare_data
@@ -40,6 +47,7 @@ from bvae_tf.files import write_json, write_text
 from bvae_tf.layout import SweepFolder
 from bvae_tf.locks import folder_lock
 from bvae_tf.metrics.registry import PRESETS
+from bvae_tf.progress import Progress, format_seconds
 from bvae_tf.train import add_training_arguments, check_run, train
 
 
@@ -83,9 +91,10 @@ class ModelSweep(kt.Tuner):
             max_consecutive_failed_trials=1,
         )
         folder = SweepFolder(sweep.out_dir)
-        super().__init__(
-            oracle=oracle, directory=folder.path, project_name=folder.tuner_project, overwrite=False, **kwargs
-        )
+        with contextlib.redirect_stdout(io.StringIO()):  # keras-tuner's "Reloading Tuner from ..."; we say it
+            super().__init__(
+                oracle=oracle, directory=folder.path, project_name=folder.tuner_project, overwrite=False, **kwargs
+            )
         self.sweep, self.folder = sweep, folder
 
     def run_trial(self, trial, *args, **kwargs):
@@ -97,16 +106,15 @@ class ModelSweep(kt.Tuner):
             with open(result_path) as f:
                 return objective_values(json.load(f))
         finished = len(glob.glob(self.folder.run("*").result))
-        print(
-            f"sweep: trial {finished + 1} of {len(self.sweep.settings) * len(self.sweep.seeds)}: {config.run_name}",
-            flush=True,
-        )
+        label = f"sweep: trial {finished + 1} of {len(self.sweep.settings) * len(self.sweep.seeds)}: {config.run_name}"
+        print(f"{label}: training", flush=True)
         run = train(config)
         # A run whose loss became NaN is recorded as failed, without metrics: scores of its last
         # good weights would pass for a finished trial's.
         report, evaluation = None, default_out(self.sweep.evaluation, model=run.saved_model)
         if not run.nan_epoch:
-            report = evaluate_model(run.saved_model, self.sweep.evaluation)
+            with Progress(stream=sys.stdout).step(f"{label}: scoring"):  # ~20 s or more: show it runs
+                report = evaluate_model(run.saved_model, self.sweep.evaluation)
             source = model_source(run.saved_model)
             report["source"] = source
             write_report(report, evaluation, self.sweep.evaluation, source, overwrite=True, model=run.saved_model)
@@ -135,10 +143,63 @@ class ModelSweep(kt.Tuner):
             "saved_model": os.path.relpath(run.saved_model, self.folder.path),
             "evaluation": os.path.relpath(evaluation, self.folder.path) if report else None,
         }
+        write_hparams(self.folder.hparams(config.run_name), config, result)
         write_json(result_path, result)
         collect_results(self.folder)
+        print(f"{label}: {outcome(result)}", flush=True)
         keras.backend.clear_session()  # trials run one after another in this process
         return objective_values(result)
+
+
+def outcome(result):
+    """A finished trial in a few words: ``done: MIG 0.123, 10 epochs trained in 4m 05s``."""
+    if result["status"] != "finished":
+        return result["status"]
+    epochs = f"{result['epochs']} epoch{'s' if result['epochs'] != 1 else ''}"
+    timing = f"{epochs} trained in {format_seconds(result['train_seconds'] or math.nan)}"
+    mig = f"MIG {result['mig']:.3f}, " if result.get("mig") is not None else ""
+    return f"done: {mig}{timing}"
+
+
+def trial_hparams(config, result):
+    """(hyperparameters, final numbers) of a trial, as TensorBoard's HParams dashboard shows them:
+    its settings, and every finite number of its results.csv row (losses, scores, times)."""
+    hparams = {
+        "model": result["model"],
+        "hyperparameter": result["hyperparameter"],
+        "value": float(result["value"]),
+        "seed": int(result["seed"]),
+        "dataset": getattr(config.data, "dataset", "dsprites_full"),  # a setting in newer bvae_tf
+        "learning_rate": config.learning_rate,
+        "batch_size": config.batch_size,
+        "epochs": config.epochs,
+        "latent_dim": config.latent_dim,
+    }
+    metrics = {
+        ("epochs_completed" if key == "epochs" else key): float(value)
+        for key, value in result.items()
+        if key not in hparams or key == "epochs"
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    }
+    return hparams, metrics
+
+
+def write_hparams(path, config, result):
+    """The trial as one session of TensorBoard's HParams plugin (``tensorboard --logdir <sweep>``:
+    table, parallel coordinates, scatter plots): its hyperparameters and final numbers, the
+    numbers as scalars at the trial's last epoch. Written to a temporary folder, then renamed, so
+    a rerun of the trial replaces it rather than adding a second session."""
+    hparams, metrics = trial_hparams(config, result)
+    temporary = f"{path}.tmp"
+    shutil.rmtree(temporary, ignore_errors=True)
+    writer = tf.summary.create_file_writer(temporary)
+    with writer.as_default(step=int(result["epochs"])):
+        hparams_api.hparams(hparams, trial_id=os.path.basename(path))
+        for key, value in metrics.items():
+            tf.summary.scalar(key, value)
+    writer.close()
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(temporary, path)
 
 
 def objective_values(result):
@@ -221,7 +282,7 @@ def build_parser():
         type=int,
         choices=(0, 1, 2),
         default=default.training.verbose,
-        help="Keras progress per trial: 0 only a summary line per epoch, 1 bar, 2 Keras' line (default 0)",
+        help="progress per trial: a summary line per epoch, and with 1 a short bar on a terminal (default 0)",
     )
     add_training_arguments(parser)
     return parser
@@ -299,12 +360,13 @@ def search(sweep, folder, role):
     else:
         write_json(folder.config, identity)
     settings = ", ".join(f"{model} {value:g}" for model, value in sweep.settings)
+    finished = len(glob.glob(folder.run("*").result))
     print(
         f"sweep: {len(sweep.settings) * len(sweep.seeds)} trials ({settings}; seeds {list(sweep.seeds)}) "
-        f"-> {folder.path}",
+        f"-> {folder.path}" + (f"; resuming, {finished} finished" if finished else ""),
         flush=True,
     )
-    ModelSweep(sweep).search()
+    ModelSweep(sweep).search(verbose=0)  # our lines per trial, not keras-tuner's banners and tables
     if role != "chief":
         return None
     table = collect_results(folder)

@@ -26,6 +26,7 @@ from bvae_tf.data import add_data_arguments, make_dataset, prepare_data, read_ma
 from bvae_tf.errors import ArgumentParser, UserError, run_cli
 from bvae_tf.export import export_model
 from bvae_tf.files import check_writable_folder, write_json
+from bvae_tf.history import read_history
 from bvae_tf.layout import RunFolder
 from bvae_tf.locks import LOCK_FILE, folder_lock
 from bvae_tf.model import ACTIVE_KL_NATS, IMAGE_SHAPE, VAE
@@ -323,9 +324,11 @@ def fit(config, model, data_dir, counts, callbacks):
 
 def summarize(config, run, nan_epoch, has_validation):
     """(history, final row, active latents) from history.csv; a NaN epoch's row is not final."""
-    history = pd.read_csv(run.history) if os.path.isfile(run.history) else pd.DataFrame()
+    history = read_history(run.history) if os.path.isfile(run.history) else pd.DataFrame()
     good = history[:-1] if nan_epoch else history  # the model holds the last good epoch's weights
     final = good.iloc[-1].to_dict() if len(good) else {}
+    if "epoch" in final:
+        final["epoch"] = int(final["epoch"])  # 1-based, as the console counts
     prefix = "val_" if has_validation else ""
     active = [i for i in range(config.latent_dim) if final.get(f"{prefix}kl_{i}", 0.0) > ACTIVE_KL_NATS]
     return history, final, active, prefix

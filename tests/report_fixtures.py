@@ -140,7 +140,7 @@ def fake_sweep(sweep_dir, trials, seed=0, models=True):
         os.makedirs(run.path)
         pd.DataFrame(
             {
-                "epoch": [0, 1],
+                "epoch": [1, 2],
                 "loss": [90.0, 80.0],
                 "recon": [80.0, 70.0],
                 "kl": [10.0, 10.0],

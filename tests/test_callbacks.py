@@ -1,17 +1,36 @@
-"""bvae_tf.callbacks: the NaN stop, the epoch summary, rank-1 logs and the cheaper TensorBoard."""
+"""bvae_tf.callbacks: the NaN stop, the epoch summary and its bar (in a real pseudo-terminal), 1-based
+epochs in history.csv (and old 0-based files), rank-1 logs and the cheaper TensorBoard."""
 
 import contextlib
+import fcntl
 import io
 import os
+import pty
+import re
+import struct
+import subprocess
+import sys
 import tempfile
+import termios
+import textwrap
 import unittest
 from unittest import mock
 
 import numpy as np
 import pandas as pd
 
-from bvae_tf.callbacks import EpochSummary, EpochTimer, HistoryLogger, NaNGuard, SqueezeLogs, TensorBoard
+from bvae_tf.callbacks import (
+    EpochSummary,
+    EpochTimer,
+    HistoryLogger,
+    NaNGuard,
+    SqueezeLogs,
+    TensorBoard,
+)
+from bvae_tf.history import read_history
 from bvae_tf.model import BetaVAE
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def small_model():
@@ -62,11 +81,101 @@ class EpochSummaryTest(unittest.TestCase):
         summary.on_epoch_end(1, logs)
         self.assertEqual(
             lines,
-            [
-                "epoch 2/3 | loss 10.00 recon 8.00 kl 2.00 active 1/2 | "
-                "val_loss 11.00 val_recon 9.00 val_kl 2.00 val_active 2/2 | 12.3s"
-            ],
+            ["epoch 2/3 | loss 10.0 recon 8.0 kl 2.00 active 1/2 | val loss 11.0 recon 9.0 kl 2.00 active 2/2 | 12.3s"],
         )
+
+    def test_the_bar_shows_three_numbers_of_the_many_logs(self):
+        summary = EpochSummary(10)
+        summary.set_params({"verbose": 1, "epochs": 10, "steps": 1563})
+        summary.on_epoch_begin(2)
+        logs = {"loss": 1214.46612, "recon": 1200.1234, "kl": 14.3412, **{f"kl_{i}": 1.5 for i in range(10)}}
+        self.assertEqual(
+            summary.bar_line(703, 10.0, logs),
+            "epoch 3/10  703/1563 [=====       ] 12.2 s left | loss 1214.5 recon 1200.1 kl 14.34",
+        )
+
+
+def render(output, columns):
+    """The rows a terminal ``columns`` wide shows after ``output``: carriage return, newline,
+    backspace, erase-to-end-of-line and wrapping at the right edge (other escapes ignored)."""
+    rows, row, col = [[]], 0, 0
+    for token in re.findall(r"\x1b\[[0-9;?]*[A-Za-z]|.", output, re.DOTALL):
+        if token == "\r":
+            col = 0
+        elif token == "\n":
+            row, col = row + 1, 0
+        elif token == "\b":
+            col = max(0, col - 1)
+        elif token.startswith("\x1b"):
+            if token.endswith("K"):
+                del rows[row][col:]
+            continue
+        else:
+            if col >= columns:
+                row, col = row + 1, 0
+            while len(rows) <= row:
+                rows.append([])
+            line = rows[row]
+            line.extend(" " * (col + 1 - len(line)))
+            line[col] = token
+            col += 1
+        while len(rows) <= row:
+            rows.append([])
+    return ["".join(line).rstrip() for line in rows]
+
+
+class EpochSummaryTerminalTest(unittest.TestCase):
+    """A real ``fit`` in a 120-column pseudo-terminal: what a person sees on screen."""
+
+    SCRIPT = textwrap.dedent("""
+        import keras, numpy as np
+        from bvae_tf.callbacks import EpochSummary, EpochTimer
+        from bvae_tf.model import BetaVAE
+
+        EpochSummary.REDRAW_SECONDS = 0  # every step redraws: the worst case for stale rows
+        model = BetaVAE(latent_dim=10, seed=0)
+        model.build()
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        images = (np.random.default_rng(0).random((48, 64, 64, 1)) > 0.9).astype("float32")
+        model.fit(images, epochs=2, batch_size=8, validation_data=(images[:16],),
+                  callbacks=[EpochTimer(), EpochSummary(2)], verbose=1)
+        print("done")
+    """)
+
+    def test_bar_fits_80_columns_and_each_summary_has_its_own_line(self):
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        env = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "LINES")}
+        process = subprocess.Popen(
+            [sys.executable, "-c", self.SCRIPT],
+            stdout=slave,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+            env={**env, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(master)
+        stderr = process.stderr.read().decode()
+        process.stderr.close()
+        self.assertEqual(process.wait(timeout=300), 0, stderr[-3000:])
+        output = b"".join(chunks).decode()
+        bars = re.findall(r"\r(epoch [^\r\x1b]*)\x1b\[K", output)
+        self.assertGreaterEqual(len(bars), 12, output)  # drawn at each of the 6 steps of both epochs
+        self.assertTrue(all(len(bar) <= 80 for bar in bars), bars)
+        rows = [row for row in render(output, 120) if row]
+        # What stays on screen: one unwrapped summary row per epoch, then the script's own line;
+        # no stale bar rows, nothing glued to a summary.
+        self.assertEqual([row[:16] for row in rows], ["epoch 1/2 | loss", "epoch 2/2 | loss", "done"], rows)
+        self.assertTrue(all(" | val loss " in row for row in rows[:2]), rows)
 
 
 class EpochTimerTest(unittest.TestCase):
@@ -102,7 +211,7 @@ class HistoryLoggerTest(unittest.TestCase):
         )
         table = pd.read_csv(path)
         self.assertEqual(list(table.columns), ["epoch", "loss", "val_loss", "epoch_seconds"])
-        self.assertEqual(list(table["epoch"]), [0, 1, 2])
+        self.assertEqual(list(table["epoch"]), [1, 2, 3])
         self.assertEqual(list(table["loss"]), [3.0, 2.0, 1.5])
         self.assertEqual(list(table["val_loss"]), [3.5, 2.5, 2.0])
         self.assertTrue(np.isnan(table["epoch_seconds"][0]))
@@ -115,8 +224,21 @@ class HistoryLoggerTest(unittest.TestCase):
         self.log(path, False, (0, {"loss": 3.0, "val_loss": 3.5}))
         self.log(path, True, (1, {"loss": 2.0, "val_loss": 2.5}))
         self.assertEqual(
-            pd.read_csv(path).to_dict("list"), {"epoch": [0, 1], "loss": [3.0, 2.0], "val_loss": [3.5, 2.5]}
+            pd.read_csv(path).to_dict("list"), {"epoch": [1, 2], "loss": [3.0, 2.0], "val_loss": [3.5, 2.5]}
         )
+
+    def test_a_0_based_file_of_an_older_version_is_read_1_based_and_renumbered_on_resume(self):
+        path = os.path.join(tempfile.mkdtemp(), "history.csv")
+        with open(path, "w", newline="") as f:  # as Keras' CSVLogger wrote it before bvae_tf counted from 1
+            f.write("epoch,loss,val_loss\r\n0,3.0,3.5\r\n1,2.5,3.0\r\n")
+        self.assertEqual(list(read_history(path)["epoch"]), [1, 2])
+        self.assertEqual(list(pd.read_csv(path)["epoch"]), [0, 1])  # reading changes nothing
+        self.log(path, True, (2, {"loss": 2.0, "val_loss": 2.5}))  # the resumed run's third epoch
+        self.assertEqual(
+            pd.read_csv(path).to_dict("list"),
+            {"epoch": [1, 2, 3], "loss": [3.0, 2.5, 2.0], "val_loss": [3.5, 3.0, 2.5]},
+        )
+        self.assertEqual(list(read_history(path)["epoch"]), [1, 2, 3])
 
 
 class SqueezeLogsTest(unittest.TestCase):

@@ -4,7 +4,7 @@ import unittest
 
 import numpy as np
 
-from bvae_tf.images import tile, traversal_grid
+from bvae_tf.images import label_rows, tile, traversal_grid
 
 WEIGHTS = np.array([0.3, -0.2, 0.5, 0.1])
 
@@ -39,6 +39,19 @@ class ImagesTest(unittest.TestCase):
     def test_without_kl_rows_keep_latent_order(self):
         _, order = traversal_grid(decode, np.zeros(4))
         np.testing.assert_array_equal(order, [0, 1, 2, 3])
+
+    def test_row_labels_sit_in_a_left_margin_beside_their_row(self):
+        grid = np.full((3 * 64, 2 * 64), 0.5, np.float32)
+        labelled = label_rows(grid, ["z1 KL=3.00", "z0 KL=0.10", ""], width=96)
+        self.assertEqual(labelled.shape, (3 * 64, 96 + 2 * 64))
+        np.testing.assert_array_equal(labelled[:, 96:], grid)  # the traversal itself is untouched
+        margin = labelled[:, :96]
+        inked = [(margin[row * 64 : (row + 1) * 64] > 0.5).sum() for row in range(3)]
+        self.assertGreater(inked[0], 20)
+        self.assertGreater(inked[1], 20)
+        self.assertEqual(inked[2], 0)  # no label, no ink
+        rows_with_ink = np.flatnonzero((margin[:64] > 0.5).any(axis=1))
+        self.assertTrue(16 <= rows_with_ink.min() and rows_with_ink.max() < 48)  # centred on its row
 
 
 if __name__ == "__main__":

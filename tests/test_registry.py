@@ -40,7 +40,7 @@ class RegistryTest(unittest.TestCase):
         np.savez(path, codes=codes, factors=factors)
         out = os.path.join(self.tmp, "scores")
         printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):  # its progress lines
             evaluate.main(["--codes", path, "--out", out, "--preset", "fast", "--dci-model", "fast"])
         self.assertRegex(printed.getvalue(), r"toy_score\s+0\.9\d{3}")
         with open(os.path.join(out, "metrics.json")) as f:

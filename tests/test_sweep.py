@@ -16,6 +16,7 @@ import unittest
 import pandas as pd
 
 from bvae_tf import sweep
+from bvae_tf.config import TrainConfig
 from bvae_tf.errors import UserError, run_cli
 from bvae_tf.layout import SweepFolder
 from tests.helpers import slow
@@ -202,6 +203,110 @@ class SweepTest(unittest.TestCase):
             self.assertFalse(os.path.isabs(row.saved_model))  # relative: the sweep folder can move
             with open(os.path.join(self.out, row.saved_model, "metrics.json")) as f:
                 self.assertIn("mig", json.load(f)["scores"])
+
+
+def a_result(**changes):
+    """A results.csv row as ModelSweep.run_trial writes it."""
+    result = {
+        "trial_id": "03",
+        "worker": "tuner0",
+        "model": "beta_tcvae",
+        "hyperparameter": "beta",
+        "value": 6.0,
+        "seed": 2,
+        "status": "finished",
+        "epochs": 3,
+        "train_loss": 120.5,
+        "train_recon": 100.0,
+        "train_kl": 20.5,
+        "val_loss": 130.0,
+        "val_recon": None,
+        "val_kl": float("nan"),
+        "active_latents_kl": 4,
+        "active_latents_std": 5,
+        "mig": 0.25,
+        "dci_disentanglement": 0.5,
+        "train_seconds": 30.5,
+        "eval_seconds": 12.0,
+        "run_dir": "runs/beta_tcvae_beta6_seed2",
+        "saved_model": "saved_models/beta_tcvae_beta6_seed2",
+    }
+    return {**result, **changes}
+
+
+class HParamsTest(unittest.TestCase):
+    """Each trial as a session of TensorBoard's HParams plugin, read back with TensorBoard's own reader."""
+
+    def read(self, path):
+        from tensorboard.backend.event_processing import event_accumulator
+        from tensorboard.plugins.hparams import metadata
+        from tensorboard.util import tensor_util
+
+        events = event_accumulator.EventAccumulator(path, size_guidance={event_accumulator.TENSORS: 0})
+        events.Reload()
+        content = events.PluginTagToContent(metadata.PLUGIN_NAME)
+        start = metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG])
+        hparams = {
+            name: value.string_value if value.HasField("string_value") else value.number_value
+            for name, value in start.hparams.items()
+        }
+        scalars = {}
+        for tag in events.Tags()["tensors"]:
+            if events.SummaryMetadata(tag).plugin_data.plugin_name != "scalars":
+                continue
+            (point,) = events.Tensors(tag)
+            scalars[tag] = (point.step, float(tensor_util.make_ndarray(point.tensor_proto)))
+        return start.group_name, hparams, scalars
+
+    def test_hyperparameters_and_every_number_of_the_trial(self):
+        path = os.path.join(tempfile.mkdtemp(), "hparams", "beta_tcvae_beta6_seed2")
+        config = TrainConfig.from_dict(model="beta_tcvae", beta=6.0, seed=2, epochs=3, batch_size=64, latent_dim=8)
+        sweep.write_hparams(path, config, a_result())
+        sweep.write_hparams(path, config, a_result(mig=0.5))  # a rerun replaces the session
+        group, hparams, scalars = self.read(path)
+        self.assertEqual(group, "beta_tcvae_beta6_seed2")
+        self.assertEqual(
+            hparams,
+            {
+                "model": "beta_tcvae",
+                "hyperparameter": "beta",
+                "value": 6.0,
+                "seed": 2.0,
+                "dataset": "dsprites_full",
+                "learning_rate": 0.001,
+                "batch_size": 64.0,
+                "epochs": 3.0,
+                "latent_dim": 8.0,
+            },
+        )
+        self.assertEqual(
+            scalars,
+            {
+                "epochs_completed": (3, 3.0),
+                "train_loss": (3, 120.5),
+                "train_recon": (3, 100.0),
+                "train_kl": (3, 20.5),
+                "val_loss": (3, 130.0),
+                "active_latents_kl": (3, 4.0),
+                "active_latents_std": (3, 5.0),
+                "mig": (3, 0.5),
+                "dci_disentanglement": (3, 0.5),
+                "train_seconds": (3, 30.5),
+                "eval_seconds": (3, 12.0),
+            },
+        )
+        self.assertEqual(os.listdir(os.path.dirname(path)), ["beta_tcvae_beta6_seed2"])  # no temporary left
+
+    def test_a_failed_trial_has_its_settings_and_no_scores(self):
+        path = os.path.join(tempfile.mkdtemp(), "failed")
+        result = a_result(status="failed: loss became NaN in epoch 2", epochs=2, mig=None, dci_disentanglement=None)
+        sweep.write_hparams(path, TrainConfig.from_dict(model="beta_tcvae", beta=6.0, seed=2), result)
+        _, hparams, scalars = self.read(path)
+        self.assertEqual(hparams["model"], "beta_tcvae")
+        self.assertNotIn("mig", scalars)
+        self.assertEqual(scalars["train_loss"], (2, 120.5))
+        self.assertEqual(sweep.outcome(result), "failed: loss became NaN in epoch 2")
+        self.assertEqual(sweep.outcome(a_result()), "done: MIG 0.250, 3 epochs trained in 30.5 s")
 
 
 class SweepBadInputTest(unittest.TestCase):

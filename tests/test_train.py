@@ -233,7 +233,7 @@ class InProcessTrainTest(unittest.TestCase):
         self.assertEqual(int(self.result.model.optimizer.iterations), steps)
         resumed = train(self.config, callbacks=[Epochs()], epochs=2, resume=True)
         self.assertEqual(Epochs.seen, [1])
-        self.assertEqual(list(resumed.history["epoch"]), [0, 1])
+        self.assertEqual(list(resumed.history["epoch"]), [1, 2])  # 1-based, as the console counts
         # The first epoch's time survives the resume, so the run's training time counts both epochs.
         seconds = resumed.history["epoch_seconds"]
         self.assertEqual(seconds[0], self.result.history["epoch_seconds"][0])
@@ -242,6 +242,13 @@ class InProcessTrainTest(unittest.TestCase):
         self.assertEqual(int(resumed.model.optimizer.iterations), 2 * steps)  # Adam's state came back too
         with self.assertRaisesRegex(Exception, "--beta is 5.0 but the run"):
             train(self.config, epochs=3, resume=True, beta=5.0)
+        # A run folder of an older bvae_tf (0-based epochs in history.csv) resumes too, renumbered.
+        history = pd.read_csv(resumed.run.history)
+        history.assign(epoch=history["epoch"] - 1).to_csv(resumed.run.history, index=False)
+        again = train(self.config, epochs=3, resume=True)
+        self.assertEqual(list(pd.read_csv(again.run.history)["epoch"]), [1, 2, 3])
+        self.assertEqual(again.history["loss"][0], resumed.history["loss"][0])
+        self.assertEqual(read_json(os.path.join(again.saved_model, "model_card.json"))["final"]["epoch"], 3)
 
 
 class MixedPrecisionExportTest(unittest.TestCase):

@@ -130,7 +130,7 @@ class FactorVAETest(unittest.TestCase):
             )
             vae_before = [w.copy() for w in model.encoder.get_weights() + model.decoder.get_weights()]
             critic_before = [w.copy() for w in model.discriminator.get_weights()]
-            history = model.fit(tf.data.Dataset.from_tensors(images), epochs=1, verbose=0).history
+            history = model.fit(tf.data.Dataset.from_tensors(images), epochs=1, verbose=0, shuffle=False).history
             logs = {key: values[-1] for key, values in history.items()}
             vae_moved = max(
                 np.abs(a - b).max()
@@ -186,7 +186,7 @@ MIRRORED_FACTOR_VAE = textwrap.dedent("""
         model.build()
         model.compile(keras.optimizers.Adam(1e-3))
     before = [w.copy() for w in model.discriminator.get_weights()]
-    history = model.fit(tf.data.Dataset.from_tensor_slices(images).batch(16), epochs=1, verbose=0).history
+    history = model.fit(tf.data.Dataset.from_tensor_slices(images).batch(16), epochs=1, verbose=0, shuffle=False).history
     moved = max(float(np.abs(a - b).max()) for a, b in zip(before, model.discriminator.get_weights()))
     print("replicas", strategy.num_replicas_in_sync)
     print("scaled", type(model.discriminator_optimizer).__name__, type(model.optimizer).__name__)
@@ -239,7 +239,7 @@ class EveryModelTrainsTest(unittest.TestCase):
         for name, hyperparameters in settings.items():
             keras.utils.set_random_seed(0)
             model = compiled(make_model(name, 6, seed=0, **hyperparameters), learning_rate=3e-3)
-            history = model.fit(data, epochs=25, verbose=0).history  # 200 steps
+            history = model.fit(data, epochs=25, verbose=0, shuffle=False).history  # 200 steps
             with self.subTest(name):
                 self.assertLess(history["recon"][-1], 0.6 * history["recon"][0])
                 for term in model.terms:

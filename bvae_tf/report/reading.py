@@ -13,6 +13,7 @@ import pandas as pd
 
 from bvae_tf.config import MODELS
 from bvae_tf.errors import UserError
+from bvae_tf.history import zero_based
 from bvae_tf.layout import RunFolder, ScoresFolder, SweepFolder, trial_name
 from bvae_tf.metrics import registry
 from bvae_tf.saved_model import SavedModel
@@ -136,7 +137,9 @@ def load_sweep(sweep_dir):
             ) from None
         if "epoch" not in history:
             raise UserError(f"{path} has no epoch column (trial {row.trial}): not a history.csv of bvae_tf.train")
-        histories.append(history.assign(model=row.model, value=row.value, seed=row.seed, epoch=history["epoch"] + 1))
+        if zero_based(history):  # written before bvae_tf counted epochs from 1
+            history = history.assign(epoch=history["epoch"] + 1)
+        histories.append(history.assign(model=row.model, value=row.value, seed=row.seed))
     return results, pd.concat(histories, ignore_index=True)
 
 
