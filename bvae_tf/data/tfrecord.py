@@ -267,8 +267,8 @@ def _layout(manifest):
     return manifest.get("layout") or layout(dsprites.DSprites())
 
 
-def _decoder(layout, keys_seed, epoch, augment, painting):
-    """A function parsing a batch of serialized records into (float32 images [B, 64, 64, C], latent classes)."""
+def _decoder(layout):
+    """A function parsing a batch of serialized records into (float32 images [B, 64, 64, C], latent classes, indices)."""
     features = {
         "image": tf.io.FixedLenFeature([], tf.string),
         "index": tf.io.FixedLenFeature([], tf.int64),
@@ -285,22 +285,20 @@ def _decoder(layout, keys_seed, epoch, augment, painting):
             images = tf.cast(tf.reshape(bits, [-1, height, width, channels]), tf.float32)
         else:
             images = tf.cast(tf.reshape(raw, [-1, height, width, channels]), tf.float32) / 255.0
-        if augment and layout.get("variant"):
-            from bvae_tf.data.augment import augment as transform
-
-            index = parsed["index"]
-            keys = tf.stack(
-                [
-                    tf.fill(tf.shape(index), tf.cast(keys_seed, tf.int64)),
-                    tf.fill(tf.shape(index), tf.cast(epoch, tf.int64)),
-                    index,
-                ],
-                axis=1,
-            )
-            images = transform(images, keys, layout["variant"], painting)
-        return images, tf.gather(parsed["latents_classes"], layout["latent_columns"], axis=1)
+        return images, tf.gather(parsed["latents_classes"], layout["latent_columns"], axis=1), parsed["index"]
 
     return decode
+
+
+def _augmenter(variant, seed, epoch, painting):
+    """The per-image stateless transformation of a stochastic variant, keyed by (seed, epoch, index)."""
+    from bvae_tf.data.augment import augment
+
+    def apply(image, factors, index):
+        key = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64), index])
+        return augment(image, key, variant, painting), factors, index
+
+    return apply
 
 
 def make_dataset(
@@ -349,11 +347,12 @@ def make_dataset(
     if shuffle:
         ds = ds.shuffle(10_000, seed=seed)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    ds = ds.map(
-        _decoder(record_layout, seed, epoch, augment, painting), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-    )
-    if not with_factors:
-        ds = ds.map(lambda images, factors: images)
+    ds = ds.map(_decoder(record_layout), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if augment and record_layout.get("variant"):  # per image (see bvae_tf.data.augment), same batches
+        apply = _augmenter(record_layout["variant"], seed, epoch, painting)
+        ds = ds.unbatch().map(apply, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(lambda images, factors, index: (images, factors) if with_factors else images)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
