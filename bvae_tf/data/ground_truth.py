@@ -108,8 +108,9 @@ class GroundTruthData:
         del random_state  # deterministic datasets draw nothing here
         if self.binary:
             return images.astype(np.float32)
-        # Division in float64, then float32: bit-identical to the reference (float32 and float64 paths agree on 0..255).
-        return (images / 255.0).astype(np.float32)
+        # In float32 (half the memory of float64): for 0..255 it equals the float64 quotient rounded to float32,
+        # so it is bit-identical to the reference whichever of the two it computes.
+        return images.astype(np.float32) / np.float32(255.0)
 
     def sample_observations_from_factors(self, factors, random_state):
         complete = self.complete_factors(factors, random_state)
