@@ -12,9 +12,19 @@ TensorFlow is not imported here: settings are plain values.
 import dataclasses
 import math
 import os
-import typing
 from typing import Optional
 
+from bvae_tf.checks import (  # noqa: F401 (flag_name and the checks are used by other modules through here)
+    MAX_INT32,
+    MAX_SEED,
+    _check_positive,
+    _check_range,
+    _coerce_numbers,
+    _number,
+    _require,
+    flag_name,
+)
+from bvae_tf.data.config import DataConfig
 from bvae_tf.errors import UserError
 from bvae_tf.layout import trial_name
 from bvae_tf.metrics import registry
@@ -27,111 +37,12 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 JIT_COMPILE = ("auto", "on", "off")
 
 
-def flag_name(field):
-    """The command-line flag of a settings field: ``batch_size`` -> ``--batch-size``."""
-    return "--" + field.replace("_", "-")
-
-
-def _require(condition, message):
-    if not condition:
-        raise UserError(message)
-
-
-def _check_positive(config, fields):
-    for field in fields:
-        value = getattr(config, field)
-        _require(value > 0 and math.isfinite(value), f"{flag_name(field)} must be positive, got {value}")
-
-
-def _number(field, value, kind):
-    """``value`` as exactly ``kind`` (int or float), or a UserError naming the flag of ``field``."""
-    if isinstance(value, bool):
-        raise UserError(f"{flag_name(field)} must be a number, got {value!r}")
-    try:
-        number = kind(value)
-    except (TypeError, ValueError, OverflowError):
-        raise UserError(f"{flag_name(field)} must be a number, got {value!r}") from None
-    _require(kind is float or number == value, f"{flag_name(field)} must be an integer, got {value!r}")
-    return number
-
-
-def _coerce_numbers(config):
-    """Turn the int and float fields of a frozen dataclass into exactly those types (from Python,
-    ``beta=5`` must give the same config.json as ``--beta 5``)."""
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        kind = next((t for t in (field.type, *typing.get_args(field.type)) if t in (int, float)), None)
-        if kind is None or value is None or isinstance(value, bool):
-            continue
-        object.__setattr__(config, field.name, _number(field.name, value, kind))
-
-
-MAX_SEED = 2**32 - 1  # NumPy's legacy seeding, sklearn's random_state and Keras' set_random_seed take no more
-MAX_INT32 = 2**31 - 1  # TensorFlow's shapes and batch sizes
-
-
-def _check_range(config, fields, low, high):
-    for field in fields:
-        value = getattr(config, field)
-        _require(low <= value <= high, f"{flag_name(field)} must be between {low} and {high}, got {value}")
-
-
 def _known(cls, values, what):
     """``values`` with unknown keys refused (a misspelt setting must not pass silently)."""
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     _require(not unknown, f"unknown {what}: {', '.join(unknown)}")
     return values
-
-
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-    """Which dSprites images a run trains on, and where their TFRecords are (see bvae_tf.data)."""
-
-    source: tuple[str, ...] = ("render",)  # a name and at most one path
-    subset: int = 50_000  # training images drawn at random; 0 = all not held out
-    val_size: int = 5_000
-    seed: int = 0  # seed of the subset and split
-    shard_size: int = 5_000
-    data_dir: Optional[str] = None  # default: derived from the fields above
-
-    # Command-line (and config.json) names of the fields.
-    FLAGS = {
-        "source": "source",
-        "subset": "subset",
-        "val_size": "val_size",
-        "data_seed": "seed",
-        "shard_size": "shard_size",
-        "data_dir": "data_dir",
-    }
-
-    def __post_init__(self):
-        _coerce_numbers(self)
-        source = (self.source,) if isinstance(self.source, str) else tuple(self.source)
-        if len(source) == 1 and " " in source[0]:
-            source = tuple(source[0].split())
-        object.__setattr__(self, "source", source)
-        _require(1 <= len(source) <= 2, f"--source takes a name and at most one path, got {' '.join(source)}")
-        _check_positive(self, ("shard_size",))
-        _check_range(self, ("subset", "val_size"), 0, MAX_INT32)
-        _require(0 <= self.seed <= MAX_SEED, f"--data-seed must be between 0 and {MAX_SEED}, got {self.seed}")
-
-    @classmethod
-    def from_flags(cls, values, base=None):
-        """``base`` (default: the defaults) with the data flags found in ``values`` (a dict) applied."""
-        found = {field: values[flag] for flag, field in cls.FLAGS.items() if flag in values}
-        return dataclasses.replace(base or cls(), **found)
-
-    def to_flags(self):
-        return {
-            flag: list(self.source) if field == "source" else getattr(self, field) for flag, field in self.FLAGS.items()
-        }
-
-    @property
-    def folder(self):
-        return self.data_dir or os.path.join(
-            "data", f"dsprites-{self.source[0]}-n{self.subset}-v{self.val_size}-s{self.seed}"
-        )
 
 
 REPORT_BETAS = (0.5, 1.0, 2.5, 5.0, 7.5, 10.0, 50.0)  # the β-VAE report's grid, the sweep's default

@@ -1,7 +1,8 @@
-"""The dSprites data layer: ground truth and renderer, sources, sharded TFRecords.
+"""The data layer: the ground-truth datasets behind one protocol, sources, sharded TFRecords.
 
-The ground truth and the sources need numpy only; the TFRecord writer and reader (TensorFlow)
-are imported on first use, so ``bvae_tf.metrics`` can use the ground truth without TensorFlow.
+The datasets (``DATASETS``, ``get_dataset``) and the sources need numpy only (the file loaders
+import h5py, scipy or Pillow when used); the TFRecord writer and reader (TensorFlow) are
+imported on first use, so ``bvae_tf.metrics`` can use the ground truth without TensorFlow.
 """
 
 import importlib
@@ -13,9 +14,10 @@ from bvae_tf.data.dsprites import (
     DSprites,
     render_dsprites,
 )
+from bvae_tf.data.ground_truth import DATASETS, GroundTruthData, data_root, get_dataset
 from bvae_tf.data.sources import SOURCES, load_source
 
-_TFRECORD = ("make_dataset", "prepare", "read_manifest", "split_indices")
+_TFRECORD = ("make_dataset", "prepare", "prepare_dataset", "read_manifest", "split_indices")
 
 __all__ = [
     "FACTOR_NAMES",
@@ -23,6 +25,10 @@ __all__ = [
     "NUM_IMAGES",
     "DSprites",
     "render_dsprites",
+    "DATASETS",
+    "GroundTruthData",
+    "data_root",
+    "get_dataset",
     "SOURCES",
     "load_source",
     *_TFRECORD,
@@ -39,17 +45,28 @@ def __getattr__(name):
 
 def add_data_arguments(parser, seed_flag="--data-seed"):
     """The data flags shared by `bvae_tf.data prepare`, `bvae_tf.train` and `bvae_tf.sweep`
-    (their defaults are :class:`bvae_tf.config.DataConfig`'s)."""
-    from bvae_tf.config import DataConfig
+    (their defaults are :class:`bvae_tf.data.config.DataConfig`'s)."""
+    from bvae_tf.data.config import DataConfig
 
     default = DataConfig()
     group = parser.add_argument_group("data")
+    group.add_argument(
+        "--dataset",
+        default=default.dataset,
+        choices=list(DATASETS),
+        help=f"the ground-truth dataset (default {default.dataset}); see docs/datasets.md",
+    )
+    group.add_argument(
+        "--data-root",
+        default=default.data_root,
+        help="folder of the downloaded dataset files (default $BVAE_TF_DATA, else data/); see docs/datasets.md",
+    )
     group.add_argument(
         "--source",
         nargs="+",
         default=list(default.source),
         metavar="NAME [PATH]",
-        help="render (embedded renderer, default) | npz PATH | hdf5 PATH | tfds [DATA_DIR]",
+        help="dSprites images: render (embedded renderer, default) | npz PATH | hdf5 PATH | tfds [DATA_DIR]",
     )
     group.add_argument(
         "--subset",
@@ -69,19 +86,28 @@ def add_data_arguments(parser, seed_flag="--data-seed"):
     group.add_argument(
         "--data-dir",
         default=None,
-        help="prepared TFRecord folder (default data/dsprites-<source>-n<subset>-v<val>-s<seed>)",
+        help="prepared TFRecord folder (default data/<dataset>-<source>-n<subset>-v<val>-s<seed>)",
     )
     return group
 
 
-def prepare_data(config, progress=True):
-    """Prepare (or reuse) the TFRecords a :class:`~bvae_tf.config.DataConfig` names; return their folder."""
-    from bvae_tf.data.tfrecord import prepare
+def dataset_of(config):
+    """The :class:`GroundTruthData` a :class:`~bvae_tf.data.config.DataConfig` names (its files checked)."""
+    return get_dataset(config.dataset, data_root=config.data_root)
 
-    path = config.source[1] if len(config.source) == 2 else None
-    prepare(
+
+def prepare_data(config, progress=True):
+    """Prepare (or reuse) the TFRecords a :class:`~bvae_tf.data.config.DataConfig` names; return their folder."""
+    from bvae_tf.data.tfrecord import prepare_dataset
+
+    dataset = dataset_of(config)
+    source = None
+    if dataset.binary:  # the dSprites family: its sprites come from --source
+        source = load_source(config.source[0], config.source[1] if len(config.source) == 2 else None)
+    prepare_dataset(
         config.folder,
-        load_source(config.source[0], path),
+        dataset,
+        source,
         subset=config.subset,
         val_size=config.val_size,
         seed=config.seed,

@@ -1,16 +1,16 @@
-"""`python -m bvae_tf.data prepare`: write the sharded dSprites TFRecords (or check a prepared folder)."""
+"""`python -m bvae_tf.data prepare`: write the sharded TFRecords of a dataset (or check a prepared folder)."""
 
 import json
 
-from bvae_tf.config import DataConfig
 from bvae_tf.data import add_data_arguments, prepare_data, read_manifest
+from bvae_tf.data.config import DataConfig
 from bvae_tf.errors import ArgumentParser, run_cli
 
 
 def build_parser():
     parser = ArgumentParser(prog="python -m bvae_tf.data", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    prepare = commands.add_parser("prepare", help="write sharded TFRecords of a seeded dSprites subset")
+    prepare = commands.add_parser("prepare", help="write sharded TFRecords of a seeded subset of a dataset (--dataset)")
     group = add_data_arguments(prepare, seed_flag="--seed")
     group.add_argument("--out", dest="data_dir", default=None, help="output folder (default: derived from the flags)")
     prepare.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -30,6 +30,7 @@ def main(argv=None):
         json.dumps(
             {
                 "folder": folder,
+                "dataset": manifest.get("dataset", "dsprites_full"),
                 "source": manifest["source"],
                 "counts": manifest["counts"],
                 "shards": len(manifest["shards"]),

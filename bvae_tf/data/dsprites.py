@@ -1,4 +1,4 @@
-"""dSprites ground truth and a faithful procedural renderer (specification: shared/specs/dsprites.md).
+"""dSprites ground truth and a faithful procedural renderer (specification: docs/dsprites.md).
 
 The official dataset (Matthey et al., 2017) holds one 64x64 binary image per combination of
 shape (3) x scale (6) x orientation (40) x posX (32) x posY (32) = 737,280 images, in row-major
@@ -14,6 +14,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from bvae_tf.data.ground_truth import GroundTruthData, check_indices
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
 FACTOR_SIZES = (3, 6, 40, 32, 32)
@@ -163,13 +165,21 @@ def check_classes(classes):
             )
 
 
-class DSprites:
-    """The dSprites ground truth: factors, official image order, seeded sampling, images.
+class DSprites(GroundTruthData):
+    """The dSprites ground truth (``dsprites_full``): factors, official image order, sampling, images.
 
     ``images`` renders on demand by default, so metrics can draw any factors without holding
     the 3 GB set in memory; pass ``images`` (an array indexed in official order, e.g. from the
-    official file) to look images up instead.
+    official file) to look images up instead. The official constant factor color (one value,
+    which draws no random number) is left out of the factors.
     """
+
+    name = "dsprites_full"
+    all_factor_names = FACTOR_NAMES
+    all_factor_sizes = FACTOR_SIZES
+    latent_factor_indices = (0, 1, 2, 3, 4)
+    binary = True
+    OPTIONS = ("images",)
 
     def __init__(self, images=None):
         if images is not None and len(images) != NUM_IMAGES:
@@ -202,13 +212,23 @@ class DSprites:
 
     @staticmethod
     def sample_factors(num, random_state):
-        """Draw ``num`` factor vectors, each factor uniform and independent. ``random_state``:
-        a seed or a ``np.random.Generator``."""
+        """Draw ``num`` factor vectors [num, 5], each factor uniform and independent.
+
+        With a ``np.random.RandomState``: the reference library's draws (one ``randint`` per
+        factor, in order). With a seed or a ``np.random.Generator``: this project's own draws.
+        """
+        if isinstance(random_state, np.random.RandomState):
+            return np.stack([random_state.randint(size, size=num) for size in FACTOR_SIZES], axis=1).astype(np.int64)
         rng = np.random.default_rng(random_state)
         return np.stack([rng.integers(0, size, num) for size in FACTOR_SIZES], axis=1)
 
-    def images(self, classes):
-        """uint8 images [N, 64, 64] of 0/1 for factor classes [N, 5]."""
+    def images(self, which):
+        """Images by index (1-D): uint8 [n, 64, 64, 1] of 0/1, the protocol's form; or by factor
+        classes [N, 5]: uint8 [N, 64, 64], the form metrics and reports use."""
+        which = np.asarray(which)
+        if which.ndim == 1:
+            classes = self.indices_to_classes(check_indices(self, which)).reshape(-1, len(FACTOR_SIZES))
+            return self.images(classes)[..., None]
         if self._images is None:
-            return render_dsprites(classes)
-        return np.asarray(self._images[self.classes_to_indices(classes)])
+            return render_dsprites(classes=which)
+        return np.asarray(self._images[self.classes_to_indices(which)])

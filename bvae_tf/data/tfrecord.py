@@ -1,10 +1,14 @@
-"""Sharded TFRecords of dSprites: prepare once (seeded subset + validation split), read fast.
+"""Sharded TFRecords of any ground-truth dataset: prepare once (seeded subset + validation split), read fast.
 
-Each record holds a bit-packed image (``np.packbits``: 512 bytes instead of 4,096, unpacked
-on the fly by the reader), the official 6-column latents (classes and values, color first) and
-the image index. ``dataset.json`` beside the shards describes the request (source, subset,
-seed) and lists every shard with its record count, size and SHA-256, so a prepared folder is
-reused only when it matches and a damaged one is reported by file name.
+Each record holds an image, the classes of all its factors and the image index. Binary images
+(the dSprites family) are bit-packed (``np.packbits``: 512 bytes instead of 4,096, unpacked on
+the fly by the reader) with the official 6-column latents (classes and values, color first);
+other images are stored as raw uint8. The stochastic dSprites variants store the binary sprites
+and get their colour, noise or background when read (``bvae_tf.data.augment``, keyed by seed,
+epoch and image index). ``dataset.json`` beside the shards describes the request (dataset,
+source and the SHA-256 of the user's files, subset, seed) and lists every shard with its record
+count, size and SHA-256, so a prepared folder is reused only when it matches and a damaged one
+is reported by file name.
 """
 
 import hashlib
@@ -17,20 +21,17 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from bvae_tf.data import dsprites
-from bvae_tf.data.sources import file_sha256
+from bvae_tf.data.ground_truth import get_dataset
+from bvae_tf.data.sources import Source, file_sha256
 from bvae_tf.errors import UserError
 from bvae_tf.files import make_temp_dir, write_json
 
 FORMAT_VERSION = 1
 MANIFEST = "dataset.json"
+PAINTING = "painting.npy"  # scream_dsprites: the painting's thumbnail, so the folder is self-contained
 SPLITS = ("train", "validation")
-
-_FEATURES = {
-    "image": tf.io.FixedLenFeature([], tf.string),
-    "index": tf.io.FixedLenFeature([], tf.int64),
-    "latents_classes": tf.io.FixedLenFeature([6], tf.int64),
-    "latents_values": tf.io.FixedLenFeature([6], tf.float32),
-}
+# What manifests written before datasets other than dSprites existed mean by the keys they lack.
+LEGACY = {"dataset": "dsprites_full", "files": []}
 
 
 def split_indices(available, subset, val_size, seed):
@@ -73,18 +74,45 @@ def _indices_hash(indices):
     return hashlib.sha256(np.asarray(indices, dtype="<i8").tobytes()).hexdigest()
 
 
-def _serialize(image, index, latents_classes, latents_values):
+def _serialize(image, index, latents_classes, latents_values, binary):
+    data = np.packbits(image).tobytes() if binary else np.ascontiguousarray(image, dtype=np.uint8).tobytes()
     feature = {
-        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[np.packbits(image).tobytes()])),
+        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[data])),
         "index": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(index)])),
         "latents_classes": tf.train.Feature(int64_list=tf.train.Int64List(value=latents_classes)),
-        "latents_values": tf.train.Feature(float_list=tf.train.FloatList(value=latents_values)),
     }
+    if latents_values is not None:
+        feature["latents_values"] = tf.train.Feature(float_list=tf.train.FloatList(value=latents_values))
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
-def write_records(folder, source, splits, shard_size, progress=True):
+def record_latents(dataset, indices):
+    """The factor columns a record stores: dSprites' official 6 (classes and values), else all classes."""
+    if dataset.binary:
+        return dsprites.DSprites.latents(dsprites.DSprites.indices_to_classes(indices))
+    return dataset.classes_of(indices), None
+
+
+def layout(dataset):
+    """How the reader decodes a record of ``dataset`` (stored in the manifest)."""
+    offset = 1 if dataset.binary else 0  # the official dSprites latents start with the constant color
+    return {
+        "encoding": "bits" if dataset.binary else "uint8",
+        "image_shape": dataset.image_shape,
+        "record_factors": len(dataset.all_factor_sizes) + offset,
+        "latent_columns": [offset + i for i in dataset.latent_factor_indices],
+        "variant": getattr(dataset, "variant", None),
+    }
+
+
+def dataset_source(dataset):
+    """A :class:`Source` of every image of a dataset read from the user's files."""
+    return Source(dataset.name, np.arange(dataset.num_images), dataset.images)
+
+
+def write_records(folder, source, splits, shard_size, progress=True, dataset=None):
     """Write each split's images into ``<split>-0000k-of-0000n.tfrecord`` shards; return shard info."""
+    dataset = dataset or dsprites.DSprites()
     shards = []
     total = sum(len(indices) for indices in splits.values())
     with tqdm(total=total, unit="img", desc="writing TFRecords", disable=not progress) as bar:
@@ -94,12 +122,12 @@ def write_records(folder, source, splits, shard_size, progress=True):
                 chunk = indices[k * shard_size : (k + 1) * shard_size]
                 name = f"{split}-{k:05d}-of-{count:05d}.tfrecord"
                 path = os.path.join(folder, name)
-                classes = dsprites.DSprites.indices_to_classes(chunk)
-                latents_classes, latents_values = dsprites.DSprites.latents(classes)
+                latents_classes, latents_values = record_latents(dataset, chunk)
                 images = source.images(chunk)
                 with tf.io.TFRecordWriter(path) as writer:
                     for row in range(len(chunk)):
-                        writer.write(_serialize(images[row], chunk[row], latents_classes[row], latents_values[row]))
+                        values = None if latents_values is None else latents_values[row]
+                        writer.write(_serialize(images[row], chunk[row], latents_classes[row], values, dataset.binary))
                 shards.append(
                     {
                         "split": split,
@@ -113,10 +141,13 @@ def write_records(folder, source, splits, shard_size, progress=True):
     return shards
 
 
-def request(source, subset, val_size, seed, shard_size):
+def request(source, subset, val_size, seed, shard_size, dataset=None):
     """The part of the manifest that decides whether a prepared folder can be reused."""
+    dataset = dataset or dsprites.DSprites()
     return {
         "format_version": FORMAT_VERSION,
+        "dataset": dataset.name,
+        "files": dataset.describe()["files"],
         "source": source.describe(),
         "subset": subset,
         "val_size": val_size,
@@ -125,8 +156,12 @@ def request(source, subset, val_size, seed, shard_size):
     }
 
 
-def prepare(out_dir, source, subset=50_000, val_size=5_000, seed=0, shard_size=5_000, progress=True):
+def prepare(out_dir, source, subset=50_000, val_size=5_000, seed=0, shard_size=5_000, progress=True, dataset=None):
     """Write (or reuse) the TFRecords for ``source`` under ``out_dir``; return the manifest.
+
+    ``dataset`` (a :class:`~bvae_tf.data.ground_truth.GroundTruthData`, default dsprites_full)
+    decides the factors and the encoding; ``source`` gives its images (for datasets of the
+    user's files, :func:`dataset_source`).
 
     The folder is built under a temporary name and renamed at the end, so an interrupted run
     leaves nothing that looks complete; the temporary folder of a killed run is removed by the
@@ -134,12 +169,13 @@ def prepare(out_dir, source, subset=50_000, val_size=5_000, seed=0, shard_size=5
     """
     if shard_size <= 0:
         raise UserError(f"--shard-size must be positive, got {shard_size}")
-    wanted = request(source, subset, val_size, seed, shard_size)
+    dataset = dataset or dsprites.DSprites()
+    wanted = request(source, subset, val_size, seed, shard_size, dataset)
     if os.path.isdir(out_dir) and _listdir_or_none(out_dir) == []:
         os.rmdir(out_dir)  # an empty folder (made by the user) is no prepared dataset: fill it
     if os.path.exists(out_dir):
         manifest = read_manifest(out_dir)
-        found = {key: manifest.get(key) for key in wanted}
+        found = {key: manifest.get(key, LEGACY.get(key)) for key in wanted}
         if found != wanted:
             differs = ", ".join(key for key in wanted if found[key] != wanted[key])
             raise UserError(
@@ -151,9 +187,12 @@ def prepare(out_dir, source, subset=50_000, val_size=5_000, seed=0, shard_size=5
     # Named after this process (a later prepare removes it if we are killed), with the umask's mode.
     tmp = make_temp_dir(out_dir)
     try:
-        shards = write_records(tmp, source, splits, shard_size, progress)
+        shards = write_records(tmp, source, splits, shard_size, progress, dataset)
+        if getattr(dataset, "painting", None) is not None:
+            np.save(os.path.join(tmp, PAINTING), dataset.painting)
         manifest = dict(
             wanted,
+            layout=layout(dataset),
             source_path=source.path,
             counts={split: int(len(indices)) for split, indices in splits.items()},
             indices_sha256={split: _indices_hash(indices) for split, indices in splits.items()},
@@ -166,7 +205,7 @@ def prepare(out_dir, source, subset=50_000, val_size=5_000, seed=0, shard_size=5
         if not os.path.isfile(os.path.join(out_dir, MANIFEST)):
             raise
         # Another process (a sweep worker) prepared the same folder meanwhile: check and reuse it.
-        return prepare(out_dir, source, subset, val_size, seed, shard_size, progress)
+        return prepare(out_dir, source, subset, val_size, seed, shard_size, progress, dataset)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -223,25 +262,68 @@ def _permission_denied(folder, path):
     )
 
 
-def _unpack(batch):
-    """Parse serialized records and unpack their bits into float32 images [B, 64, 64, 1]."""
-    parsed = tf.io.parse_example(batch, _FEATURES)
-    packed = tf.io.decode_raw(parsed["image"], tf.uint8)  # [B, 512]
-    shifts = tf.constant([7, 6, 5, 4, 3, 2, 1, 0], tf.uint8)  # np.packbits is big-endian
-    bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(packed[:, :, None], shifts), 1)
-    images = tf.cast(tf.reshape(bits, [-1, dsprites.IMAGE_SIZE, dsprites.IMAGE_SIZE, 1]), tf.float32)
-    return images, parsed["latents_classes"][:, 1:]
+def _layout(manifest):
+    """The manifest's record layout (a manifest from before other datasets: dsprites_full's)."""
+    return manifest.get("layout") or layout(dsprites.DSprites())
+
+
+def _decoder(layout):
+    """A function parsing a batch of serialized records into (float32 images [B, 64, 64, C], latent classes, indices)."""
+    features = {
+        "image": tf.io.FixedLenFeature([], tf.string),
+        "index": tf.io.FixedLenFeature([], tf.int64),
+        "latents_classes": tf.io.FixedLenFeature([layout["record_factors"]], tf.int64),
+    }
+    height, width, channels = layout["image_shape"]
+
+    def decode(batch):
+        parsed = tf.io.parse_example(batch, features)
+        raw = tf.io.decode_raw(parsed["image"], tf.uint8)
+        if layout["encoding"] == "bits":  # [B, 512] bytes -> [B, 64, 64, 1] of 0/1; np.packbits is big-endian
+            shifts = tf.constant([7, 6, 5, 4, 3, 2, 1, 0], tf.uint8)
+            bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(raw[:, :, None], shifts), 1)
+            images = tf.cast(tf.reshape(bits, [-1, height, width, channels]), tf.float32)
+        else:
+            images = tf.cast(tf.reshape(raw, [-1, height, width, channels]), tf.float32) / 255.0
+        return images, tf.gather(parsed["latents_classes"], layout["latent_columns"], axis=1), parsed["index"]
+
+    return decode
+
+
+def _augmenter(variant, seed, epoch, painting):
+    """The per-image stateless transformation of a stochastic variant, keyed by (seed, epoch, index)."""
+    from bvae_tf.data.augment import augment
+
+    def apply(image, factors, index):
+        key = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64), index])
+        return augment(image, key, variant, painting), factors, index
+
+    return apply
 
 
 def make_dataset(
-    folder, split="train", batch_size=32, shuffle=True, seed=0, with_factors=False, drop_remainder=False, verify=False
+    folder,
+    split="train",
+    batch_size=32,
+    shuffle=True,
+    seed=0,
+    with_factors=False,
+    drop_remainder=False,
+    verify=False,
+    epoch=0,
+    augment=True,
 ):
     """A ``tf.data`` pipeline over a prepared folder.
 
-    Yields float32 images [B, 64, 64, 1] in {0, 1}, or ``(images, factors)`` with factor classes
-    int64 [B, 5] when ``with_factors``. Shards are read in parallel (interleave), records are
-    shuffled with ``seed`` (a new, reproducible order every epoch), batched and then parsed a
-    batch at a time, which is much faster than parsing record by record.
+    Yields float32 images [B, 64, 64, C] in [0, 1], or ``(images, factors)`` with the latent
+    factor classes int64 [B, num_factors] when ``with_factors``. Shards are read in parallel
+    (interleave), records are shuffled with ``seed`` (a new, reproducible order every epoch),
+    batched and then parsed a batch at a time, which is much faster than parsing record by record.
+
+    The stochastic dSprites variants (colour, noise, scream) are transformed here, statelessly:
+    each image's random numbers are keyed by ``(seed, epoch, image index)`` (``epoch`` an int or
+    an int64 scalar tensor), the same keys giving the same images; ``augment=False`` gives the
+    stored binary sprites instead.
     """
     if split not in SPLITS:
         raise UserError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -249,6 +331,10 @@ def make_dataset(
     files = [os.path.join(folder, s["file"]) for s in manifest["shards"] if s["split"] == split and s["records"]]
     if not files:
         raise UserError(f"{folder} has no {split} records")
+    record_layout = _layout(manifest)
+    painting = None
+    if record_layout.get("variant") == "scream" and augment:
+        painting = tf.constant(np.load(os.path.join(folder, PAINTING)))
     ds = tf.data.Dataset.from_tensor_slices(files)
     if shuffle:
         ds = ds.shuffle(len(files), seed=seed)
@@ -261,7 +347,22 @@ def make_dataset(
     if shuffle:
         ds = ds.shuffle(10_000, seed=seed)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    ds = ds.map(_unpack, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if not with_factors:
-        ds = ds.map(lambda images, factors: images)
+    ds = ds.map(_decoder(record_layout), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if augment and record_layout.get("variant"):  # per image (see bvae_tf.data.augment), same batches
+        apply = _augmenter(record_layout["variant"], seed, epoch, painting)
+        ds = ds.unbatch().map(apply, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(lambda images, factors, index: (images, factors) if with_factors else images)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def prepare_dataset(out_dir, dataset, source=None, **options):
+    """Prepare the TFRecords of ``dataset`` (a name or a GroundTruthData); ``source`` (dSprites
+    family only) defaults to the renderer, else the dataset's own files. ``options``: those of
+    :func:`prepare`."""
+    from bvae_tf.data.sources import render_source
+
+    dataset = get_dataset(dataset) if isinstance(dataset, str) else dataset
+    if source is None:
+        source = render_source() if dataset.binary else dataset_source(dataset)
+    return prepare(out_dir, source, dataset=dataset, **options)
