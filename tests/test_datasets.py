@@ -477,3 +477,30 @@ class DataConfigTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class KeyedUniformTest(unittest.TestCase):
+    """The counter-based generator behind the on-the-fly colour, noise and background."""
+
+    def test_each_image_depends_on_its_key_only_and_is_uniform(self):
+        import tensorflow as tf
+
+        from bvae_tf.data.augment import keyed_uniform
+
+        keys = tf.constant([[7, 2, i] for i in range(3000)], tf.int64)
+        batch = keyed_uniform(keys, [64, 64, 3], 1).numpy()
+        alone = keyed_uniform(keys[1234:1235], [64, 64, 3], 1).numpy()
+        np.testing.assert_array_equal(alone[0], batch[1234])  # whatever batch it is in
+        flat = batch.ravel()
+        self.assertTrue(0.0 <= flat.min() and flat.max() < 1.0)
+        self.assertAlmostEqual(flat.mean(), 0.5, delta=0.002)
+        self.assertAlmostEqual(flat.std(), 1 / np.sqrt(12), delta=0.002)
+        counts = np.histogram(flat, 20, (0, 1))[0] / flat.size
+        np.testing.assert_allclose(counts, 0.05, atol=0.001)
+        self.assertLess(abs(np.corrcoef(flat[:-1], flat[1:])[0, 1]), 0.01)  # neighbouring pixels
+        other_epoch = keyed_uniform(tf.constant([[7, 3, 1234]], tf.int64), [64, 64, 3], 1).numpy()
+        other_stream = keyed_uniform(keys[1234:1235], [64, 64, 3], 2).numpy()
+        for other in (other_epoch, other_stream):
+            self.assertLess(abs(np.corrcoef(alone.ravel(), other.ravel())[0, 1]), 0.05)
+        colour = keyed_uniform(keys, [1, 1, 3], 0, 0.5, 1.0).numpy()
+        self.assertTrue(0.5 <= colour.min() and colour.max() < 1.0)

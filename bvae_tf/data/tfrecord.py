@@ -291,12 +291,13 @@ def _decoder(layout):
 
 
 def _augmenter(variant, seed, epoch, painting):
-    """The per-image stateless transformation of a stochastic variant, keyed by (seed, epoch, index)."""
+    """The stateless transformation of a stochastic variant for a batch, keyed per image by (seed, epoch, index)."""
     from bvae_tf.data.augment import augment
 
-    def apply(image, factors, index):
-        key = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64), index])
-        return augment(image, key, variant, painting), factors, index
+    def apply(images, factors, index):
+        fill = tf.ones_like(index)
+        keys = tf.stack([fill * tf.cast(seed, tf.int64), fill * tf.cast(epoch, tf.int64), index], axis=1)
+        return augment(images, keys, variant, painting), factors, index
 
     return apply
 
@@ -348,10 +349,9 @@ def make_dataset(
         ds = ds.shuffle(10_000, seed=seed)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(_decoder(record_layout), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if augment and record_layout.get("variant"):  # per image (see bvae_tf.data.augment), same batches
+    if augment and record_layout.get("variant"):  # keyed per image (see bvae_tf.data.augment)
         apply = _augmenter(record_layout["variant"], seed, epoch, painting)
-        ds = ds.unbatch().map(apply, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        ds = ds.map(apply, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.map(lambda images, factors, index: (images, factors) if with_factors else images)
     return ds.prefetch(tf.data.AUTOTUNE)
 
