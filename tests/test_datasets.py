@@ -504,3 +504,27 @@ class KeyedUniformTest(unittest.TestCase):
             self.assertLess(abs(np.corrcoef(alone.ravel(), other.ravel())[0, 1]), 0.05)
         colour = keyed_uniform(keys, [1, 1, 3], 0, 0.5, 1.0).numpy()
         self.assertTrue(0.5 <= colour.min() and colour.max() < 1.0)
+
+
+class KeyedTwinsTest(unittest.TestCase):
+    """Training (TensorFlow) and evaluation (numpy) draw bit-identical colours, noise and backgrounds."""
+
+    def test_tensorflow_and_numpy_give_the_same_observations(self):
+        import tensorflow as tf
+
+        from bvae_tf.data import augment, keyed
+
+        rng = np.random.default_rng(0)
+        sprites = rng.integers(0, 2, (16, 64, 64, 1)).astype(np.float32)
+        keys = np.stack([np.full(16, 3), np.full(16, 2**33 + 5), rng.integers(0, 737_280, 16)], axis=1)
+        painting = rng.integers(0, 256, (120, 90, 3)).astype(np.uint8)
+        for variant in ("color", "noise", "scream"):
+            with self.subTest(variant):
+                ours = keyed.keyed_observe(variant, sprites, keys, painting)
+                theirs = augment.augment(tf.constant(sprites), tf.constant(keys), variant, tf.constant(painting))
+                np.testing.assert_array_equal(ours, theirs.numpy())
+                self.assertEqual(ours.shape, (16, 64, 64, 3))
+        np.testing.assert_array_equal(
+            keyed.keyed_randint(keys, 26, keyed.CROP_X),
+            augment.keyed_randint(tf.constant(keys), tf.constant(26), keyed.CROP_X).numpy(),
+        )

@@ -6,26 +6,26 @@ image gets the same colour, noise or background whatever batch it lands in, a re
 the same stream, and each epoch gets new ones. The distributions are the reference's
 (bvae_tf.data.variants); the numbers are our generator's.
 
-The generator is counter-based (`keyed_uniform`): a 32-bit hash of (key, stream, element) per
-number, computed for a whole batch in a few integer ops. TensorFlow's ``stateless_*`` ops take
-one seed per call, so a per-image key would mean one op per image (a per-image ``map``: 2-5x
-slower than plain sprites here, and the data pipeline shares the CPU with training).
+The generator is `bvae_tf.data.keyed`'s, in TensorFlow ops (bit-identical numbers): a 32-bit
+hash per number, computed for a whole batch in a few integer ops. TensorFlow's ``stateless_*``
+ops take one seed per call, so a per-image key would mean one op per image (a per-image
+``map``: 2-5x slower than plain sprites here, and the data pipeline shares the CPU with training).
 """
 
 import tensorflow as tf
 
+from bvae_tf.data import keyed
+from bvae_tf.data.keyed import COLOR, CROP_X, CROP_Y, NOISE, SHIFT
+
 VARIANTS = ("color", "noise", "scream")
 PATCH = 64
-# Stream numbers: independent numbers for the parts of one image's transformation.
-COLOR, NOISE, CROP_X, CROP_Y, SHIFT = range(5)
 _xor, _shift = tf.bitwise.bitwise_xor, tf.bitwise.right_shift
 
 
 def _mix(x):
-    """murmur3's 32-bit finalizer (uint32 tensors; products wrap): a bijection whose output bits
-    each depend on every input bit."""
-    x = _xor(x, _shift(x, 16)) * 0x85EBCA6B
-    x = _xor(x, _shift(x, 13)) * 0xC2B2AE35
+    """murmur3's finalizer on uint32 tensors (products wrap), as ``keyed.mix``."""
+    x = _xor(x, _shift(x, 16)) * keyed.MIX1
+    x = _xor(x, _shift(x, 13)) * keyed.MIX2
     return _xor(x, _shift(x, 16))
 
 
@@ -38,18 +38,18 @@ def _words(values):
 
 def keyed_uniform(keys, shape, stream, low=0.0, high=1.0):
     """float32 [B, *shape] uniform in [low, high): image b's numbers depend on ``keys[b]`` (int64
-    [B, 3]: seed, epoch, index) and ``stream`` only (24 random bits each)."""
-    state = tf.fill(tf.shape(keys)[:1], tf.constant(0x9E3779B9 * (stream + 1) & 0xFFFFFFFF, tf.uint32))
+    [B, 3]: seed, epoch, index) and ``stream`` only; equal to ``keyed.keyed_uniform``."""
+    state = tf.fill(tf.shape(keys)[:1], tf.constant((keyed.GOLDEN * (stream + 1)) & 0xFFFFFFFF, tf.uint32))
     for column in range(3):
         for word in _words(keys[:, column]):
-            state = _mix(_xor(state, word) + 0x7F4A7C15)
+            state = _mix(_xor(state, word) + keyed.STEP)
     count = 1
     for size in shape:
         count *= size
-    counters = tf.cast(tf.range(count, dtype=tf.int32), tf.uint32)
-    bits = _mix(_xor(state[:, None], counters[None, :] * 0x27D4EB2F))
+    counters = tf.cast(tf.range(count, dtype=tf.int32), tf.uint32) * keyed.COUNTER
+    bits = _mix(_xor(state[:, None], counters[None, :]))
     uniform = tf.cast(_shift(bits, 8), tf.float32) * (1.0 / (1 << 24))
-    return tf.reshape(low + (high - low) * uniform, [-1, *shape])
+    return tf.reshape(tf.constant(low, tf.float32) + tf.constant(high - low, tf.float32) * uniform, [-1, *shape])
 
 
 def keyed_randint(keys, high, stream):
