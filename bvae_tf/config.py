@@ -25,6 +25,7 @@ from bvae_tf.checks import (  # noqa: F401 (flag_name and the checks are used by
     flag_name,
 )
 from bvae_tf.data.config import DataConfig
+from bvae_tf.data.ground_truth import DATASETS
 from bvae_tf.errors import UserError
 from bvae_tf.layout import trial_name
 from bvae_tf.metrics import registry
@@ -219,12 +220,14 @@ class EvalSpec:
     seed: int = 0
     sizes: dict = dataclasses.field(default_factory=dict)  # {sampler name: sizes}; missing: the preset's
     options: dict = dataclasses.field(default_factory=dict)  # {metric name: options}; missing: the reference's
+    dataset: str = "dsprites_full"  # the ground truth the factors are drawn from (bvae_tf.data.DATASETS)
 
     def __post_init__(self):
         _coerce_numbers(self)
         object.__setattr__(self, "metrics", _resolve_metrics(self.metrics))
         _require(self.preset in PRESETS, f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
         _require(0 <= self.seed <= MAX_SEED, f"--seed must be between 0 and {MAX_SEED}, got {self.seed}")
+        _require(self.dataset in DATASETS, f"--dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
         sizes = {
             sampler.name: self.sizes.get(sampler.name, sampler.preset(self.preset)) for sampler in registry.samplers()
         }
@@ -235,7 +238,7 @@ class EvalSpec:
         object.__setattr__(self, "options", options)
 
     @classmethod
-    def create(cls, metrics=None, preset="reference", seed=0, sizes=None, options=None, dci_model=None):
+    def create(cls, metrics=None, preset="reference", seed=0, sizes=None, options=None, dci_model=None, dataset=None):
         """``sizes``: {size name: int} overriding the preset's in every sampler that draws that size
         (None values keep it); ``options``: {metric: {option: value}} or {"metric.option": value};
         ``dci_model``: short for ``options={"dci": {"model": ...}}``."""
@@ -262,7 +265,7 @@ class EvalSpec:
             f"--metric-option: unknown metric {', '.join(unknown)}; choose from {','.join(registry.METRICS)}",
         )
         per_metric = {metric: _options(metric, values) for metric, values in given.items()}
-        return cls(_resolve_metrics(metrics), preset, seed, per_sampler, per_metric)
+        return cls(_resolve_metrics(metrics), preset, seed, per_sampler, per_metric, dataset or "dsprites_full")
 
     def sizes_of(self, sampler):
         return self.sizes[sampler]
@@ -333,6 +336,8 @@ class SweepConfig:
             "mig" in self.evaluation.metrics,
             f"--metrics must include mig, the sweep's objective; got {','.join(self.evaluation.metrics)}",
         )
+        # Trials are scored on the data they were trained on.
+        object.__setattr__(self, "evaluation", dataclasses.replace(self.evaluation, dataset=self.training.data.dataset))
 
     @staticmethod
     def trial_name(model, value, seed):

@@ -206,7 +206,10 @@ class ModelEncodings:
         self.progress = Progress.of(progress)
         self.checkpoint_s = checkpoint_s
         self.cache = None
-        if cache and dataset_is_rendered(self.images.dataset):  # images looked up elsewhere: no cache
+        dataset = self.images.dataset
+        # No cache for a stochastic dataset (each draw is its own observation, never seen twice)
+        # nor for dSprites images given as an array (the key could not tell them from the renderer's).
+        if cache and not dataset.stochastic and dataset_is_rendered(dataset):
             path = cache if isinstance(cache, (str, os.PathLike)) else ModelFolder(model.path).encodings
             self.cache = EncodingCache(os.fspath(path), self.key())
         self.stats = {}
@@ -215,16 +218,20 @@ class ModelEncodings:
         """What the cached codes are codes of (see the module docstring)."""
         import tensorflow as tf
 
+        dataset = self.images.dataset
         return {
             "format": FORMAT,
             "model": model_hash(self.model.path),
             "signature": self.signature,
             "batch_size": self.images.batch_size,
-            "images": images_hash(),
+            "dataset": dataset.name,
+            "images": images_hash() if dataset.binary else dataset.describe(),
             "tensorflow": tf.__version__,
         }
 
-    def __call__(self, indices):
+    def __call__(self, indices, keys=None):
+        if keys is not None:  # a stochastic dataset's draws: each encoded, none cached
+            return self._encode_draws(np.asarray(indices, np.int64), keys)
         start, cpu_start = time.perf_counter(), time.process_time()
         indices = np.asarray(indices, np.int64)
         unique, inverse = np.unique(indices, return_inverse=True)
@@ -265,6 +272,26 @@ class ModelEncodings:
         self.stats["seconds"] = time.perf_counter() - start
         self.stats["cpu_s"] = time.process_time() - cpu_start  # all threads: rendering, TensorFlow
         return codes[inverse] if codes is not None else np.zeros((0, 0))
+
+    def _encode_draws(self, indices, keys):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        chunks = []
+        with self.progress.bar(len(indices), "encoding", unit="images") as bar:
+            for begin, stop, codes in self.images.stream(indices, keys):
+                chunks.append(np.asarray(codes, np.float64))
+                bar.update(stop - begin)
+        self.stats = {
+            "cache": None,
+            "status": "off",
+            "reason": f"{self.images.dataset.name} is stochastic: every draw is a new observation",
+            "from_cache": 0,
+            "encoded": len(indices),
+            "cache_load_s": 0.0,
+            "cache_save_s": 0.0,
+            "seconds": time.perf_counter() - start,
+            "cpu_s": time.process_time() - cpu_start,
+        }
+        return np.concatenate(chunks) if chunks else np.zeros((0, 0))
 
     def _report_status(self, status):
         if status.state in (CacheStatus.STALE, CacheStatus.CORRUPT):
@@ -310,8 +337,9 @@ class ModelEncodings:
 
 
 def dataset_is_rendered(dataset):
-    """Whether ``dataset`` (a `DSprites`) renders its images (the default) rather than looking them up."""
-    return getattr(dataset, "_images", None) is None
+    """Whether a dSprites ``dataset`` renders its images (the default) rather than looking them up
+    in an array given to it (always true of other datasets: their images come from their files)."""
+    return not dataset.binary or getattr(dataset, "_images", None) is None
 
 
 def _signature_name(encode):

@@ -21,7 +21,7 @@ import numpy as np
 import bvae_tf
 from bvae_tf import evaluation_figures
 from bvae_tf.config import EvalSpec, flag_name
-from bvae_tf.data.dsprites import FACTOR_NAMES, NUM_IMAGES, DSprites, check_classes
+from bvae_tf.data import DATASETS, get_dataset
 from bvae_tf.encodings import ModelEncodings, model_hash
 from bvae_tf.errors import ArgumentParser, UserError, run_cli
 from bvae_tf.evaluation_folder import default_out, evaluation_folder, file_sha256
@@ -55,6 +55,7 @@ def how_computed(spec):
         "preset": spec.preset,
         "metric_options": spec.option_values,
         "sizes": spec.flat_sizes,
+        "dataset": spec.dataset,
     }
 
 
@@ -63,7 +64,7 @@ def code_metrics():
     return [name for name, metric in registry.METRICS.items() if metric.sampler is sampling.CODES]
 
 
-def build_report(samples, results, score_seconds, spec):
+def build_report(samples, results, score_seconds, spec, dataset):
     """The metrics dict (what `metrics.json` holds) plus ``matrices``: {name: (array, axes)}."""
     uniform = sampling.uniform_codes(samples)
     scores, details, matrices = {}, {}, {}
@@ -77,6 +78,7 @@ def build_report(samples, results, score_seconds, spec):
         "active_latents": int(utils.active_latents(uniform).sum()),
         "num_latents": int(uniform.shape[1]),
         **how_computed(spec),
+        "factor_names": list(dataset.factor_names),
         "num_images_drawn": samples.num_drawn,
         "num_images_distinct": samples.num_distinct,
         "time": {
@@ -100,13 +102,24 @@ def _metrics(spec):
     return [registry.METRICS[name] for name in spec.metrics]
 
 
-def evaluate_representation(represent, spec=None, progress=False, **options):
+def dataset_of(spec, dataset=None):
+    """The ground truth an evaluation draws from: ``dataset`` (a `bvae_tf.data.GroundTruthData`)
+    if given, else ``spec.dataset``'s (files found under the default data root)."""
+    if dataset is None:
+        return get_dataset(spec.dataset)
+    if dataset.name != spec.dataset:
+        raise ValueError(f"the dataset given is {dataset.name} but the spec names {spec.dataset}")
+    return dataset
+
+
+def evaluate_representation(represent, spec=None, progress=False, dataset=None, **options):
     """Sample, encode and score a representation; returns the metrics dict (see `build_report`).
 
     Args:
-      represent: image indices (dSprites order) -> codes [n, L]; build it with
-        `bvae_tf.metrics.from_images(encode)` (encode: float32 images [n, 64, 64, 1] -> codes),
-        `from_factors(fn)` or `from_grid(codes)`.
+      represent: image indices (the dataset's order; for a stochastic dataset also the draws'
+        keys) -> codes [n, L]; build it with `bvae_tf.metrics.from_images(encode, dataset)`
+        (encode: float32 observations [n, 64, 64, C] -> codes), `from_factors(fn, dataset)` or
+        `from_grid(codes, dataset)`.
       spec: an `EvalSpec`; or its options as keywords: ``metrics`` (names from
         `bvae_tf.metrics.METRICS`, default all), ``preset`` ("reference" or "fast"), ``sizes`` (a
         dict overriding any of the preset's sizes, e.g. ``num_train``), ``seed`` (same seed, same
@@ -114,19 +127,22 @@ def evaluate_representation(represent, spec=None, progress=False, **options):
         each metric's own options; ``dci_model`` is short for that one).
       progress: show progress (a `bvae_tf.progress.Progress`, or True for a bar on a terminal
         and plain lines elsewhere, on stderr); default quiet.
+      dataset: the `bvae_tf.data.GroundTruthData` named by the spec's ``dataset`` (default: built
+        from its name).
     """
     spec = _spec(spec, options)
+    dataset = dataset_of(spec, dataset)
     progress = Progress.of(progress)
     start = time.perf_counter()
     metrics = _metrics(spec)
-    samples = sampling.sample(represent, metrics, spec.sizes, spec.seed, progress)
+    samples = sampling.sample(represent, metrics, spec.sizes, spec.seed, progress, dataset)
     results, seconds = sampling.score(samples, metrics, spec, progress)
-    report = build_report(samples, results, seconds, spec)
+    report = build_report(samples, results, seconds, spec, dataset)
     report["time"]["total_s"] = time.perf_counter() - start
     return report
 
 
-def evaluate_model(path, spec=None, encode_batch=1024, cache=True, progress=False, **options):
+def evaluate_model(path, spec=None, encode_batch=1024, cache=True, progress=False, dataset=None, **options):
     """`evaluate_representation` of a SavedModel's encoder mean; adds ``model`` and ``encodings``
     to the dict.
 
@@ -138,18 +154,22 @@ def evaluate_model(path, spec=None, encode_batch=1024, cache=True, progress=Fals
     ``progress``: as in `evaluate_representation`.
     """
     spec = _spec(spec, options)
+    dataset = dataset_of(spec, dataset)
     progress = Progress.of(progress)
-    represent = ModelEncodings(SavedModel(path), batch_size=encode_batch, cache=cache, progress=progress)
-    progress.note(f"evaluating {path}: {', '.join(spec.metrics)}; preset {spec.preset}, seed {spec.seed}")
-    report = evaluate_representation(represent, spec, progress)
+    represent = ModelEncodings(
+        SavedModel(path), batch_size=encode_batch, cache=cache, progress=progress, dataset=dataset
+    )
+    on = "" if dataset.name == "dsprites_full" else f" on {dataset.name}"
+    progress.note(f"evaluating {path}{on}: {', '.join(spec.metrics)}; preset {spec.preset}, seed {spec.seed}")
+    report = evaluate_representation(represent, spec, progress, dataset)
     report["model"] = os.path.abspath(path)
     report["encodings"] = dict(represent.stats, batch_size=encode_batch)
     return report
 
 
-def evaluate_codes(codes, factors=None, spec=None, progress=False, **options):
-    """Score precomputed codes: either codes for all 737,280 images in dSprites order (every
-    metric), or ``codes`` with their ``factors`` [N, 5] (the metrics of one uniform sample: MIG,
+def evaluate_codes(codes, factors=None, spec=None, progress=False, dataset=None, **options):
+    """Score precomputed codes: either codes for every image of the dataset in its order (for
+    dSprites 737,280; every metric), or ``codes`` with their ``factors`` [N, F] (the metrics of one uniform sample: MIG,
     modularity, DCI, SAP; a seeded split takes num_train + num_test points, or two thirds / one
     third when N is smaller). ``spec``/``options`` as in `evaluate_representation`; without
     ``metrics``, codes with factors get every metric they can. ``progress`` as in
@@ -160,30 +180,34 @@ def evaluate_codes(codes, factors=None, spec=None, progress=False, **options):
     if codes.shape[1] == 0:
         raise UserError(f"codes have no latent dimension (shape {codes.shape}): pass codes [N, L] with L >= 1")
     if factors is None:
-        if len(codes) != NUM_IMAGES:
+        spec = _spec(spec, options)
+        dataset = dataset_of(spec, dataset)
+        if len(codes) != dataset.num_images or dataset.stochastic:
             raise UserError(
-                f"codes without factors must cover the whole grid: [{NUM_IMAGES}, L] in dSprites "
-                f"order, got {codes.shape}; or also pass factors [N, 5]"
+                f"codes without factors must cover the whole grid: [{dataset.num_images}, L] in {dataset.name}'s "
+                f"order (of a deterministic dataset), got {codes.shape}; or also pass factors [N, {dataset.num_factors}]"
             )
-        return evaluate_representation(sampling.from_grid(codes), spec, progress, **options)
-    factors = np.asarray(factors)
-    if factors.shape != (len(codes), len(FACTOR_NAMES)) or not np.issubdtype(factors.dtype, np.integer):
-        raise UserError(
-            f"factors must be integer class indices [{len(codes)}, {len(FACTOR_NAMES)}] "
-            f"({', '.join(FACTOR_NAMES)}), got {factors.dtype} {factors.shape}"
-        )
-    try:
-        check_classes(factors)
-    except ValueError as error:
-        raise UserError(f"factors out of range: {error}") from None
+        return evaluate_representation(sampling.from_grid(codes, dataset), spec, progress, dataset)
     scorable = code_metrics()
     if spec is None and options.get("metrics") is None:
         options["metrics"] = scorable
     spec = _spec(spec, options)
+    dataset = dataset_of(spec, dataset)
+    factors = np.asarray(factors)
+    names, sizes = dataset.factor_names, np.array(dataset.factors_num_values)
+    if factors.shape != (len(codes), len(names)) or not np.issubdtype(factors.dtype, np.integer):
+        raise UserError(
+            f"factors must be integer class indices [{len(codes)}, {len(names)}] "
+            f"({', '.join(names)}), got {factors.dtype} {factors.shape}"
+        )
+    bad = [k for k in range(len(names)) if factors[:, k].min() < 0 or factors[:, k].max() >= sizes[k]]
+    if bad:
+        k = bad[0]
+        raise UserError(f"factors out of range: {names[k]} must be in [0, {sizes[k] - 1}] ({dataset.name})")
     needs_grid = [m for m in spec.metrics if m not in scorable]
     if needs_grid:
         raise UserError(
-            f"{', '.join(needs_grid)} need codes for the whole factor grid ([{NUM_IMAGES}, L], "
+            f"{', '.join(needs_grid)} need codes for the whole factor grid ([{dataset.num_images}, L], "
             f"no factors); with codes + factors choose from {','.join(scorable)}"
         )
     start, sizes = time.perf_counter(), spec.sizes_of(sampling.CODES.name)
@@ -207,7 +231,7 @@ def evaluate_codes(codes, factors=None, spec=None, progress=False, **options):
     results, seconds = sampling.score(samples, _metrics(spec), spec, progress)
     split = dataclasses.replace(sizes, num_train=len(train), num_test=len(test))
     spec = dataclasses.replace(spec, sizes={**spec.sizes, sampling.CODES.name: split})
-    report = build_report(samples, results, seconds, spec)
+    report = build_report(samples, results, seconds, spec, dataset)
     report["time"]["total_s"] = time.perf_counter() - start
     return report
 
@@ -230,7 +254,7 @@ def codes_source(path):
     return {"codes_sha256": file_sha256(path)}
 
 
-def evaluation_files(report, model=None):
+def evaluation_files(report, model=None, dataset=None):
     """(metrics.json's dict, {file name: write(path)}): ``matrices.npz``, one
     ``<metric>_<matrix>.csv`` per matrix, ``matrices.png`` and, for a SavedModel folder
     ``model``, ``traversal.png``."""
@@ -238,7 +262,8 @@ def evaluation_files(report, model=None):
 
     report = dict(report)
     matrices = report.pop("matrices")
-    labels = {"latent": [f"z{i}" for i in range(report["num_latents"])], "factor": list(FACTOR_NAMES)}
+    factor_names = report["factor_names"]
+    labels = {"latent": [f"z{i}" for i in range(report["num_latents"])], "factor": list(factor_names)}
 
     def dump_npz(path):
         with open(path, "wb") as f:  # a file object, so savez keeps the name given
@@ -256,28 +281,30 @@ def evaluation_files(report, model=None):
     files.update({f"{name}.csv": dump_csv(name, array, axes) for name, (array, axes) in matrices.items()})
     arrays = {name: array for name, (array, _) in matrices.items()}
     title = f"{os.path.basename(str(model or report.get('codes', 'codes')).rstrip(os.sep))}: {report['preset']}, seed {report['seed']}"
-    figure = evaluation_figures.matrices_figure(arrays, FACTOR_NAMES, title)
+    figure = evaluation_figures.matrices_figure(arrays, factor_names, title)
     if figure is not None:
         files["matrices.png"] = evaluation_figures.png_writer(figure)
     if model is not None:
         saved = SavedModel(model)
         if {"encode", "decode"} <= set(saved.signatures):  # a model exported elsewhere may only encode
-            files["traversal.png"] = _traversal_writer(saved, model, arrays, title)
+            files["traversal.png"] = _traversal_writer(
+                saved, model, arrays, title, dataset or get_dataset(report["dataset"])
+            )
     return report, files
 
 
-def _traversal_writer(saved, model, matrices, title):
+def _traversal_writer(saved, model, matrices, title, dataset):
     """traversal.png of a SavedModel (rows by the KL in its model card, when it has one)."""
     card = read_card(model)
     kl = np.asarray(card.get("kl_per_latent") or [], np.float64) if card else np.zeros(0)
-    image = DSprites().images(DSprites.sample_factors(1, 0))[0][..., None].astype(np.float32)
+    image = sampling.example_observations(dataset, 1)[0]
     if kl.size == 0 or not np.isfinite(kl).all():
         kl = np.zeros(int(saved.call("encode", image[None])["mean"].shape[1]))
     figure = evaluation_figures.traversal_figure(
         saved,
         image,
         kl,
-        FACTOR_NAMES,
+        dataset.factor_names,
         f"{title}: latent traversal, rows by KL",
         matrices.get("mig_normalized_mutual_info"),
     )
@@ -294,13 +321,13 @@ def read_card(model):
     return card if isinstance(card, dict) else None
 
 
-def write_report(report, out_dir, spec, source=None, overwrite=False, model=None, with_sizes=True):
+def write_report(report, out_dir, spec, source=None, overwrite=False, model=None, with_sizes=True, dataset=None):
     """Write an evaluation into ``out_dir`` as one unit (`bvae_tf.evaluation_folder`): locked,
     checked against what the folder holds, nothing of the user's removed. ``model``: the
     SavedModel folder scored (for its traversal figure); ``with_sizes``: False for codes with
     factors (their split sets the sizes)."""
     with evaluation_folder(out_dir, identity(spec, source, with_sizes), overwrite) as write:
-        write(*evaluation_files(report, model))
+        write(*evaluation_files(report, model, dataset))
 
 
 def _options_text(report):
@@ -312,7 +339,7 @@ def _options_text(report):
 def format_table(report, spec=None):
     """A readable table of the scores (with each score's range, direction and what a perfect and
     a random code score), then what was not scored and why, sizes and timings."""
-    points = registry.reference_points()
+    points = registry.reference_points() if report.get("dataset", "dsprites_full") == "dsprites_full" else {}
     perfect, random = points.get("perfect", {}), points.get("random", {})
     scores = {score.column: score for metric in registry.METRICS.values() for score in metric.scores}
     lines = [f"{'metric':<28}{'value':>9}  {'range':<9}{'perfect':>8}{'random':>8}"]
@@ -322,12 +349,15 @@ def format_table(report, spec=None):
         arrow = ("↑" if score.higher_is_better else "↓") if score else ""
         reference = "".join(f"{p[name]:>8.3f}" if name in p else f"{'':>8}" for p in (perfect, random))
         lines.append(f"{name:<28}{value:>9.4f}  {arrow}{span:<8}{reference}")
-    lines.append("↑: higher is better. perfect: the factors as codes; random: noise (tools/reference_points.py).")
+    lines.append(
+        "↑: higher is better. perfect: the factors as codes; random: noise (dsprites_full, tools/reference_points.py)."
+    )
     skipped = [m for m in registry.default_metrics() if m not in report["metrics"]]
     if skipped and "codes" in report and spec is not None and set(spec.metrics) == set(code_metrics()):
         lines.append(
             f"not scored: {', '.join(skipped)}: they need codes for the whole factor grid "
-            f"([{NUM_IMAGES}, L] in dSprites order); codes with factors allow {', '.join(code_metrics())}"
+            f"(one code per image of {report['dataset']}, in its order); codes with factors allow "
+            f"{', '.join(code_metrics())}"
         )
     t = report["time"]
     encodings = report.get("encodings")
@@ -430,6 +460,18 @@ def main(argv=None):
         "--overwrite", action="store_true", help="replace an evaluation with other settings in the output folder"
     )
     parser.add_argument(
+        "--dataset",
+        choices=list(DATASETS),
+        help="the ground truth to score on (default: the one the model was trained on, from its model card; "
+        "dsprites_full for --codes)",
+    )
+    parser.add_argument("--data-root", help="folder of the dataset's files (default $BVAE_TF_DATA or data/)")
+    parser.add_argument(
+        "--allow-other-dataset",
+        action="store_true",
+        help="score a model on another dataset than it was trained on (refused by default)",
+    )
+    parser.add_argument(
         "--allow-diverged",
         action="store_true",
         help="score a model whose training stopped on NaN (flagged in metrics.json); refused by default",
@@ -446,6 +488,7 @@ def main(argv=None):
         sizes={name: getattr(args, name) for name in registry.size_fields()},
         options=parse_metric_options(args.metric_option),
         dci_model=args.dci_model,
+        dataset=args.dataset if args.codes else check_dataset(args.model, args.dataset, args.allow_other_dataset),
     )
     if args.codes:
         codes, factors = _npz_arrays(args.codes)
@@ -457,26 +500,47 @@ def main(argv=None):
         SavedModel.check(args.model)
         check_model(args.model, args.allow_diverged)
         source, with_sizes = model_source(args.model), True
+    dataset = get_dataset(spec.dataset, data_root=args.data_root)  # a missing file: one line, before any work
     check_memory(spec, args.encode_batch)
     out = args.out or default_out(spec, model=args.model, codes=args.codes)
     check_writable_folder(out, "--out" if args.out else f"--out (default {out})")
     with evaluation_folder(out, identity(spec, source, with_sizes), args.overwrite) as write:
         if args.codes:
-            report = evaluate_codes(codes, factors, spec, progress=not args.quiet)
+            report = evaluate_codes(codes, factors, spec, progress=not args.quiet, dataset=dataset)
             report["codes"] = os.path.abspath(args.codes)
         else:
             report = evaluate_model(
-                args.model, spec, args.encode_batch, cache=not args.no_cache, progress=not args.quiet
+                args.model, spec, args.encode_batch, cache=not args.no_cache, progress=not args.quiet, dataset=dataset
             )
         report["source"] = source
         if args.allow_diverged and diverged(args.model):
             report["diverged"] = True
-        write(*evaluation_files(report, args.model))
+        write(*evaluation_files(report, args.model, dataset))
     if not args.quiet:
         print(f"evaluated in {format_seconds(report['time']['total_s'])}", file=sys.stderr, flush=True)
     print(format_table(report, spec))
     print(f"wrote {out}/ (metrics.json, matrices.npz, figures)")
     return report
+
+
+def trained_on(model):
+    """The dataset a SavedModel was trained on, from its model card (dsprites_full without one)."""
+    card = read_card(model) or {}
+    return card.get("dataset") or "dsprites_full"
+
+
+def check_dataset(model, asked, allow_other):
+    """The dataset to score ``model`` on: the one it was trained on unless ``asked`` names another,
+    which is refused unless ``allow_other`` (its codes would be of images it never saw)."""
+    trained = trained_on(model)
+    if asked is None or asked == trained:
+        return trained
+    if not allow_other:
+        raise UserError(
+            f"--dataset {asked}: {model} was trained on {trained} (model_card.json); "
+            "pass --allow-other-dataset to score it on another dataset anyway"
+        )
+    return asked
 
 
 def diverged(model):

@@ -29,9 +29,12 @@ from bvae_tf.metrics import registry
 
 
 def settings_name(spec):
-    """``fast-seed0`` for every default metric at a preset's sizes and the reference options;
-    ``fast-seed0-mig+sap`` for some metrics; ``-<8 hex>`` added when sizes or options differ."""
+    """``fast-seed0`` for every default metric at a preset's sizes and the reference options on
+    dSprites; ``color_dsprites-fast-seed0`` on another dataset; ``fast-seed0-mig+sap`` for some
+    metrics; ``-<8 hex>`` added when sizes or options differ."""
     name = f"{spec.preset}-seed{spec.seed}"
+    if spec.dataset != "dsprites_full":
+        name = f"{spec.dataset}-{name}"
     if set(spec.metrics) != set(registry.default_metrics()):
         name += "-" + "+".join(spec.metrics)
     changed = {"sizes": spec.size_overrides, "options": spec.changed_options}

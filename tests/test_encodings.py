@@ -47,7 +47,7 @@ def drawn_indices(metrics, seed, sizes=SIZES):
     drawn = [
         classes
         for sampler in sampling.samplers_of([METRICS[m] for m in spec.metrics])
-        for classes in sampler.draw(spec.sizes_of(sampler.name), seed)[0].values()
+        for classes in sampler.draw(spec.sizes_of(sampler.name), seed, DSprites())[0].values()
     ]
     return set(np.concatenate([DSprites.classes_to_indices(c.reshape(-1, 5)) for c in drawn]).tolist())
 
@@ -61,9 +61,9 @@ class Recorder:
         render, encode_images = sampling.ImageRepresentation.render, sampling.ImageRepresentation.encode_images
         recorder = self
 
-        def recording_render(representation, indices):
+        def recording_render(representation, indices, keys=None):
             recorder.rendered.extend(np.asarray(indices).tolist())
-            return render(representation, indices)
+            return render(representation, indices, keys)
 
         def counting_encode_images(representation, images):
             original = representation.encode

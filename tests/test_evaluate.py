@@ -160,7 +160,7 @@ class Evaluate(unittest.TestCase):
         drawn = [
             classes
             for sampler in sampling.samplers_of(METRICS.values())
-            for classes in sampler.draw(spec.sizes, 0)[0].values()
+            for classes in sampler.draw(spec.sizes_of(sampler.name), 0, DSprites())[0].values()
         ]
         indices = np.concatenate([DSprites.classes_to_indices(c.reshape(-1, 5)) for c in drawn])
         self.assertEqual(report["num_images_drawn"], len(indices))

@@ -247,8 +247,8 @@ class Sampling(unittest.TestCase):
         self.assertEqual(alone, together)
 
     def test_batches_share_exactly_the_chosen_factor(self):
-        factors, labels = metrics.METRICS["zdiff"].sampler.draw(SMALL["zdiff"], 0)
-        zmin_factors, zmin_labels = metrics.METRICS["zmin"].sampler.draw(SMALL["zmin"], 0)
+        factors, labels = metrics.METRICS["zdiff"].sampler.draw(SMALL["zdiff"], 0, DSprites())
+        zmin_factors, zmin_labels = metrics.METRICS["zmin"].sampler.draw(SMALL["zmin"], 0, DSprites())
         first, second, k = factors["zdiff_train_1"], factors["zdiff_train_2"], labels["zdiff_train"]
         for p in range(20):
             np.testing.assert_array_equal(first[p, :, k[p]], second[p, :, k[p]])

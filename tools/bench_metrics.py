@@ -86,7 +86,7 @@ def peak_flops(n=2048, repeats=5):
 
 def images_alone(metric, preset, seed):
     sampler = METRICS[metric].sampler
-    factors, _ = sampler.draw(sampler.preset(preset), seed)
+    factors, _ = sampler.draw(sampler.preset(preset), seed, DSprites())
     return len(np.unique(np.concatenate([DSprites.classes_to_indices(f.reshape(-1, 5)) for f in factors.values()])))
 
 

@@ -1,13 +1,17 @@
-"""Samplers: build the scorers' arrays from a representation and the dSprites ground truth.
+"""Samplers: build the scorers' arrays from a representation and a ground-truth dataset.
 
-Encoding is the cost of every evaluation, so `sample` first draws the factor vectors of every
-requested metric (each sampler from its own seeded stream, so a metric's number does not depend
-on which other metrics run), then encodes each distinct image once, in large batches, and
-gathers the codes back. At the reference sizes Z-diff alone draws 1.9M images, more than the
-737,280 of the whole grid; deduplication caps the cost at the grid.
+Encoding is the cost of every evaluation, so `sample` first draws the latent factor vectors of
+every requested metric (each sampler from its own seeded stream, so a metric's number does not
+depend on which other metrics run), completes the dataset's nuisance factors (seeded), then
+encodes each distinct image once, in large batches, and gathers the codes back. At the
+reference sizes Z-diff alone draws 1.9M images, more than the 737,280 of the dSprites grid;
+deduplication caps the cost at the grid. A stochastic dataset (random colour, noise or
+background per observation) has no two equal draws: each drawn point is its own observation,
+its random numbers keyed by (seed, evaluation stream, draw), and nothing is deduplicated.
 
-A *representation* here is a function from image indices (dSprites order) to codes [n, L];
-`from_images`, `from_factors` and `from_grid` build one.
+A *representation* here is a function from image indices (the dataset's order), and for a
+stochastic dataset the draws' keys, to codes [n, L]; `from_images`, `from_factors` and
+`from_grid` build one. The dataset defaults to dSprites (`bvae_tf.data.DSprites`).
 """
 
 import dataclasses
@@ -16,16 +20,19 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from bvae_tf.data.dsprites import NUM_IMAGES, DSprites
+from bvae_tf.data.dsprites import DSprites
+from bvae_tf.data.keyed import keyed_observe
 from bvae_tf.metrics.registry import Sampler
 from bvae_tf.progress import Progress
 
 
 class ImageRepresentation:
-    """Representation that renders dSprites images and encodes them; built by `from_images`.
+    """Representation that looks up (or renders) a dataset's images and encodes them; built by
+    `from_images`.
 
-    Calling it on image indices returns their codes as float64 [n, L]; `stream` yields the
-    encoder's own output chunk by chunk (for callers that store codes or show progress).
+    Calling it on image indices (and, for a stochastic dataset, the draws' keys) returns their
+    codes as float64 [n, L]; `stream` yields the encoder's own output chunk by chunk (for
+    callers that store codes or show progress).
     """
 
     def __init__(self, encode, dataset=None, batch_size=1024, chunk_batches=8, render_ahead=True):
@@ -37,15 +44,16 @@ class ImageRepresentation:
         self.chunk_size = chunk_batches * batch_size
         self.render_ahead = render_ahead
 
-    def __call__(self, indices):
-        chunks = [np.asarray(codes, np.float64) for _, _, codes in self.stream(indices)]
+    def __call__(self, indices, keys=None):
+        chunks = [np.asarray(codes, np.float64) for _, _, codes in self.stream(indices, keys)]
         if not chunks:
             return np.zeros((0, 0))
         return np.concatenate(chunks)
 
-    def render(self, indices):
-        """float32 images [n, 64, 64, 1] in {0, 1} of image ``indices``."""
-        return self.dataset.images(DSprites.indices_to_classes(indices))[..., None].astype(np.float32)
+    def render(self, indices, keys=None):
+        """float32 observations [n, 64, 64, C] in [0, 1] of image ``indices`` (``keys`` [n, 3]: a
+        stochastic dataset's per-draw keys)."""
+        return observe(self.dataset, self.dataset.images(np.asarray(indices, np.int64)), keys)
 
     def encode_images(self, images):
         """Codes of ``images`` as the encoder returns them, ``batch_size`` at a time. Every call of
@@ -64,35 +72,50 @@ class ImageRepresentation:
             out.append(codes[:n])
         return np.concatenate(out)
 
-    def stream(self, indices):
+    def stream(self, indices, keys=None):
         """Yield ``(start, stop, codes)`` for consecutive chunks of ``indices`` (``chunk_batches``
         batches each), codes as the encoder returned them. With ``render_ahead`` the next chunk
         is rendered in a background thread while the encoder works on this one (numpy rendering
         and TensorFlow both release the GIL)."""
         indices = np.asarray(indices)
         starts = range(0, len(indices), self.chunk_size)
+
+        def render(start):
+            stop = start + self.chunk_size
+            return self.render(indices[start:stop], None if keys is None else keys[start:stop])
+
         if not self.render_ahead or len(starts) < 2:
             for start in starts:
                 stop = min(start + self.chunk_size, len(indices))
-                yield start, stop, self.encode_images(self.render(indices[start:stop]))
+                yield start, stop, self.encode_images(render(start))
             return
         with ThreadPoolExecutor(1, thread_name_prefix="render") as pool:
-            pending = pool.submit(self.render, indices[: self.chunk_size])
+            pending = pool.submit(render, 0)
             try:
                 for start in starts:
                     images = pending.result()
                     stop = start + len(images)
                     if stop < len(indices):
-                        pending = pool.submit(self.render, indices[stop : stop + self.chunk_size])
+                        pending = pool.submit(render, stop)
                     yield start, stop, self.encode_images(images)
             finally:
                 pending.cancel()
 
 
-def from_images(encode, dataset=None, batch_size=1024):
-    """Representation that renders images and encodes them with ``encode``.
+def observe(dataset, images, keys=None):
+    """A dataset's stored uint8 images [n, 64, 64, C] as float32 observations in [0, 1]; a
+    stochastic dataset's with the random numbers of ``keys`` (`bvae_tf.data.keyed`)."""
+    if dataset.stochastic:
+        if keys is None:
+            raise ValueError(f"{dataset.name} is stochastic: its observations need a key per draw")
+        return keyed_observe(dataset.variant, images, keys, getattr(dataset, "painting", None))
+    return images.astype(np.float32) if dataset.binary else images.astype(np.float32) / np.float32(255.0)
 
-    ``encode(images float32 [n, 64, 64, 1] in {0, 1}) -> codes [n, L]`` is called on batches of
+
+def from_images(encode, dataset=None, batch_size=1024):
+    """Representation that looks up (or renders) a dataset's images and encodes them with ``encode``.
+
+    ``encode(observations float32 [n, 64, 64, C] in [0, 1]) -> codes [n, L]`` is called on batches of
     exactly ``batch_size`` images (the last one padded, its extra codes dropped); rendering
     happens 8 batches at a time to bound memory, the next 8 in a background thread while these
     are encoded. Returns an `ImageRepresentation` (indices -> float64 codes).
@@ -100,18 +123,29 @@ def from_images(encode, dataset=None, batch_size=1024):
     return ImageRepresentation(encode, dataset, batch_size)
 
 
-def from_factors(fn):
-    """Representation computed from the factor classes [n, 5] directly (no rendering): for ground
-    truth codes in tests, or any model of the factors."""
-    return lambda indices: np.asarray(fn(DSprites.indices_to_classes(indices)), np.float64)
+def from_factors(fn, dataset=None):
+    """Representation computed from the latent factor classes [n, F] directly (no images): for
+    ground-truth codes in tests, or any model of the factors."""
+    dataset = dataset or DSprites()
+    latent = list(dataset.latent_factor_indices)
+    return lambda indices, keys=None: np.asarray(fn(dataset.classes_of(indices)[:, latent]), np.float64)
 
 
-def from_grid(codes):
-    """Representation looked up in precomputed codes for all 737,280 images in dSprites order."""
+def from_grid(codes, dataset=None):
+    """Representation looked up in precomputed codes for every image of a (deterministic)
+    dataset, in its order (dSprites: 737,280)."""
+    dataset = dataset or DSprites()
     codes = np.asarray(codes)
-    if codes.ndim != 2 or len(codes) != NUM_IMAGES:
-        raise ValueError(f"grid codes must have shape [{NUM_IMAGES}, L], got {codes.shape}")
-    return lambda indices: codes[indices].astype(np.float64)
+    if codes.ndim != 2 or len(codes) != dataset.num_images:
+        raise ValueError(f"grid codes must have shape [{dataset.num_images}, L], got {codes.shape}")
+    return lambda indices, keys=None: codes[indices].astype(np.float64)
+
+
+def latents(dataset, num, generator):
+    """``num`` latent factor vectors [num, F], each factor uniform and independent (for dSprites:
+    the draws of ``DSprites.sample_factors`` with a generator)."""
+    columns = [generator.integers(0, size, num) for size in dataset.factors_num_values]
+    return np.stack(columns, axis=1).astype(np.int64).reshape(num, dataset.num_factors)
 
 
 def rng(seed, stream):
@@ -127,11 +161,11 @@ class CodesSizes:
     num_test: int = 5_000  # held-out points for explicitness, DCI, SAP
 
 
-def draw_codes(sizes, seed):
+def draw_codes(sizes, seed, dataset):
     """One uniform sample split into train and test points, shared by the code-based metrics."""
     generator = rng(seed, "codes")
-    train = DSprites.sample_factors(sizes.num_train, generator)
-    return {"train": train, "test": DSprites.sample_factors(sizes.num_test, generator)}, {}
+    train = latents(dataset, sizes.num_train, generator)
+    return {"train": train, "test": latents(dataset, sizes.num_test, generator)}, {}
 
 
 # MIG, modularity, DCI and SAP score one uniform sample of (codes, factors), also given directly
@@ -163,21 +197,46 @@ def samplers_of(metrics):
     return list(dict.fromkeys(metric.sampler for metric in metrics))
 
 
-def sample(represent, metrics, sizes=None, seed=0, progress=None):
-    """Draw every requested metric's factors, encode each distinct image once, gather codes.
-    ``sizes``: {sampler name: its sizes} (missing: the reference sizes). ``progress`` (a
+def example_observations(dataset, count, seed=0):
+    """``count`` seeded observations float32 [count, 64, 64, C] of uniform latent factors: the
+    fixed inputs of figures (traversals, reconstructions)."""
+    factors = latents(dataset, count, np.random.default_rng(seed))
+    indices = dataset.index_of(dataset.complete_factors(factors, np.random.RandomState(seed)))
+    keys = np.stack([np.full(count, seed), np.full(count, EVALUATION_STREAM), np.arange(count)], axis=1)
+    return observe(dataset, dataset.images(indices), keys if dataset.stochastic else None)
+
+
+EVALUATION_STREAM = -1  # the middle word of an evaluation draw's key (training uses epochs >= 0)
+
+
+def sample(represent, metrics, sizes=None, seed=0, progress=None, dataset=None):
+    """Draw every requested metric's latent factors, complete the nuisance ones, encode each
+    distinct image once (each draw, for a stochastic dataset), gather codes. ``sizes``:
+    {sampler name: its sizes} (missing: the reference sizes). ``dataset``: a
+    `bvae_tf.data.GroundTruthData` (default dSprites). ``progress`` (a
     `bvae_tf.progress.Progress`, default quiet) is told how many images were drawn."""
+    dataset = dataset or DSprites()
     factors, labels = {}, {}
     samplers = samplers_of(metrics)
     for sampler in samplers:
-        drawn, drawn_labels = sampler.draw((sizes or {}).get(sampler.name, sampler.sizes), seed)
+        drawn, drawn_labels = sampler.draw((sizes or {}).get(sampler.name, sampler.sizes), seed, dataset)
         factors.update(drawn)
         labels.update(drawn_labels)
-    flat = [DSprites.classes_to_indices(f.reshape(-1, f.shape[-1])) for f in factors.values()]
-    unique, inverse = np.unique(np.concatenate(flat), return_inverse=True)
-    Progress.of(progress).note(f"sampling: {len(inverse):,} images drawn, {len(unique):,} distinct")
+    flat = np.concatenate([f.reshape(-1, f.shape[-1]) for f in factors.values()])
+    nuisances = np.random.RandomState(np.random.SeedSequence([seed, sum(map(ord, "nuisance"))]).generate_state(1))
+    indices = dataset.index_of(dataset.complete_factors(flat, nuisances))
     start = time.perf_counter()
-    encoded = np.asarray(represent(unique), np.float64)
+    if dataset.stochastic:
+        keys = np.stack(
+            [np.full(len(indices), seed), np.full(len(indices), EVALUATION_STREAM), np.arange(len(indices))], 1
+        )
+        Progress.of(progress).note(f"sampling: {len(indices):,} observations drawn ({dataset.name}: each its own)")
+        unique, inverse = indices, np.arange(len(indices))
+        encoded = np.asarray(represent(indices, keys), np.float64)
+    else:
+        unique, inverse = np.unique(indices, return_inverse=True)
+        Progress.of(progress).note(f"sampling: {len(inverse):,} images drawn, {len(unique):,} distinct")
+        encoded = np.asarray(represent(unique), np.float64)
     seconds = time.perf_counter() - start
     if encoded.ndim != 2 or len(encoded) != len(unique):
         raise ValueError(f"the representation must return codes [n, L] for n={len(unique)} images, got {encoded.shape}")

@@ -10,7 +10,6 @@ import dataclasses
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from bvae_tf.data.dsprites import FACTOR_SIZES, DSprites
 from bvae_tf.metrics import sampling, utils
 from bvae_tf.metrics.registry import MatrixView, Metric, Sampler, Score
 
@@ -67,14 +66,14 @@ class PairSizes:
     batch_size: int = 64  # images per batch
 
 
-def draw(sizes, seed):
+def draw(sizes, seed, dataset):
     """Pairs of batches sharing one factor k (chosen uniformly per pair) and nothing else by design."""
     factors, labels = {}, {}
     for split, num in (("train", sizes.num_points_train), ("eval", sizes.num_points_eval)):
         rng = sampling.rng(seed, "zdiff" + split)
-        k = rng.integers(0, len(FACTOR_SIZES), num)
-        first = DSprites.sample_factors(num * sizes.batch_size, rng).reshape(num, sizes.batch_size, -1)
-        second = DSprites.sample_factors(num * sizes.batch_size, rng).reshape(num, sizes.batch_size, -1)
+        k = rng.integers(0, dataset.num_factors, num)
+        first = sampling.latents(dataset, num * sizes.batch_size, rng).reshape(num, sizes.batch_size, -1)
+        second = sampling.latents(dataset, num * sizes.batch_size, rng).reshape(num, sizes.batch_size, -1)
         second[np.arange(num), :, k] = first[np.arange(num), :, k]  # share factor k pairwise
         factors[f"zdiff_{split}_1"], factors[f"zdiff_{split}_2"], labels[f"zdiff_{split}"] = first, second, k
     return factors, labels

@@ -10,7 +10,6 @@ import warnings
 
 import numpy as np
 
-from bvae_tf.data.dsprites import FACTOR_SIZES, DSprites
 from bvae_tf.metrics import sampling, utils
 from bvae_tf.metrics.registry import Metric, Sampler, Score
 
@@ -84,18 +83,18 @@ class BatchSizes:
     num_variance: int = 10_000  # uniform points for the global variance
 
 
-def draw(sizes, seed):
+def draw(sizes, seed, dataset):
     """Batches in which one factor k (chosen uniformly per batch) keeps one value; a uniform
     sample for the global variance."""
     factors, labels = {}, {}
     for split, num in (("train", sizes.num_points_train), ("eval", sizes.num_points_eval)):
         rng = sampling.rng(seed, "zmin" + split)
-        k = rng.integers(0, len(FACTOR_SIZES), num)
-        batch = DSprites.sample_factors(num * sizes.batch_size, rng).reshape(num, sizes.batch_size, -1)
-        fixed = DSprites.sample_factors(num, rng)
+        k = rng.integers(0, dataset.num_factors, num)
+        batch = sampling.latents(dataset, num * sizes.batch_size, rng).reshape(num, sizes.batch_size, -1)
+        fixed = sampling.latents(dataset, num, rng)
         batch[np.arange(num), :, k] = fixed[np.arange(num), k][:, None]  # one value of k per batch
         factors[f"zmin_{split}"], labels[f"zmin_{split}"] = batch, k
-    factors["zmin_variance"] = DSprites.sample_factors(sizes.num_variance, sampling.rng(seed, "zminvar"))
+    factors["zmin_variance"] = sampling.latents(dataset, sizes.num_variance, sampling.rng(seed, "zminvar"))
     return factors, labels
 
 
