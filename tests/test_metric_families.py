@@ -404,6 +404,8 @@ class UDR(unittest.TestCase):
             udr([self.codes, self.codes], [self.kl, np.ones(4)])
         with self.assertRaisesRegex(ValueError, "kl must be a list of 2"):
             udr([self.codes, self.codes], [self.kl])
+        stacked = udr(np.stack([self.codes, -self.codes]), np.ones((2, 5)))
+        np.testing.assert_array_equal(stacked.model_scores, udr([self.codes, -self.codes], [self.kl] * 2).model_scores)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ def spearman_strengths(x, y):
 
 
 def _check(codes, kl):
+    codes, kl = (list(v) if isinstance(v, np.ndarray) else v for v in (codes, kl))  # [M, ...] arrays too
     if not isinstance(codes, (list, tuple)) or len(codes) < 2:
         raise ValueError("codes must be a list of at least 2 arrays [N, L], one per model")
     codes = [utils.check_codes(c, f"codes[{m}]") for m, c in enumerate(codes)]
@@ -87,8 +88,9 @@ def udr(codes, kl, correlation="lasso", seed=0, kl_threshold=KL_THRESHOLD):
     state (it only matters for Lasso's random coordinate selection, not the default cyclic one).
 
     Args:
-      codes: list of M >= 2 float arrays [N, L] (encoder means), row n of each from the same input.
-      kl: list of M arrays [L], each model's mean KL per latent over those inputs.
+      codes: list of M >= 2 float arrays [N, L] (encoder means), row n of each from the same input
+        (or one array [M, N, L]).
+      kl: list of M arrays [L] (or one [M, L]), each model's mean KL per latent over those inputs.
     Returns:
       `UDRResult`.
     """
