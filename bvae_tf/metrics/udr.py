@@ -84,7 +84,8 @@ def udr(codes, kl, correlation="lasso", seed=0, kl_threshold=KL_THRESHOLD):
     median of the scores of the pairs (j, i), j != i.
 
     A model without an informative latent scores 0 against every other (disentanglement_lib
-    fails on the empty matrix). ``seed`` goes to the Lasso, as the reference passes its random
+    fails on the empty matrix). The reference zeroes latents at the fixed 0.01 whatever its
+    threshold; here ``kl_threshold`` sets both (the same at the default). ``seed`` goes to the Lasso, as the reference passes its random
     state (it only matters for Lasso's random coordinate selection, not the default cyclic one).
 
     Args:
