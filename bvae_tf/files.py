@@ -152,5 +152,7 @@ def check_writable_folder(path, flag):
     existing = os.path.abspath(path)
     while not os.path.exists(existing):  # the nearest ancestor that exists will hold the new folders
         existing = os.path.dirname(existing)
-    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+    if not os.path.isdir(existing):
+        raise UserError(f"{flag}: {existing} is a file, not a folder; choose a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"{flag}: cannot write under {existing} (permission denied); choose a folder you can write")
