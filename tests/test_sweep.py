@@ -144,7 +144,8 @@ class SweepTest(unittest.TestCase):
     def test_diverged_trial_is_recorded_as_failed_without_metrics(self):
         command = sweep_command(self.out, self.data, "--betas", "1", "--seeds", "0", "--learning-rate", "1e10")
         result = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
-        self.assertEqual(result.returncode, 0, result.stdout[-3000:] + result.stderr[-3000:])
+        self.assertEqual(result.returncode, 1, result.stdout[-3000:] + result.stderr[-3000:])
+        self.assertRegex(result.stdout.strip().splitlines()[-1], r"^0 of 1 trials finished, 1 failed: see the status")
         results = pd.read_csv(os.path.join(self.out, "results.csv"))
         self.assertEqual(len(results), 1)
         self.assertRegex(results.loc[0, "status"], r"^failed: loss became NaN in epoch 1")
