@@ -1,29 +1,34 @@
 """What Keras' own callbacks don't do for a β-VAE run.
 
-Scalars, the run's checkpoints, resuming and history.csv come from keras.callbacks
-(TensorBoard, ModelCheckpoint, BackupAndRestore, CSVLogger; see ``train.py``); ``TensorBoard``
-here is Keras' own without a per-step cost, ``HistoryLogger`` Keras' CSVLogger that keeps one
-table when a resumed run logs other columns than the file has. Written by
-hand here, because no Keras callback does it: TensorBoard images (reconstructions, latent
-traversals) and histograms of the latent means; a NaN stop that keeps the last good weights
-and says what to try (TerminateOnNaN only stops); each epoch's wall time as a logged number; a
-one-line summary per epoch, with a short progress bar in place of Keras' (see EpochSummary).
-Epochs are 1-based wherever a person reads them: the console, history.csv, TensorBoard's steps.
+Scalars come from keras.callbacks.TensorBoard (``TensorBoard`` here is Keras' own without a
+per-step cost), history.csv from ``HistoryLogger``, Keras' CSVLogger that keeps one table when a
+resumed run logs other columns than the file has, and never holds an epoch twice. Written by
+hand here, because no Keras callback does it: checkpoints and the state --resume continues from,
+written so that a kill or a full disk mid-write leaves the previous ones whole (Keras'
+ModelCheckpoint and BackupAndRestore write in place) and with the random generators' states
+(which ``save_weights`` leaves out); TensorBoard images (reconstructions, latent traversals) and
+histograms of the latent means; a NaN stop that keeps the last good weights and says what to try
+(TerminateOnNaN only stops); each epoch's wall time as a logged number; a one-line summary per
+epoch, with a short progress bar in place of Keras' (see EpochSummary). Epochs are 1-based
+wherever a person reads them: the console, history.csv, TensorBoard's steps.
 """
 
 import csv
+import json
 import math
 import os
 import shutil
 import sys
 import time
 
+import h5py
 import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from bvae_tf.files import write_atomic
+from bvae_tf.errors import UserError
+from bvae_tf.files import write_atomic, write_atomic_named, write_json
 from bvae_tf.history import zero_based
 from bvae_tf.images import label_rows, tile, traversal_grid
 from bvae_tf.progress import format_seconds
@@ -90,27 +95,45 @@ class TensorBoard(keras.callbacks.TensorBoard):
 
 
 class HistoryLogger(keras.callbacks.CSVLogger):
-    """``keras.callbacks.CSVLogger`` with 1-based epochs, whose appended rows follow the file's own header.
+    """``keras.callbacks.CSVLogger`` with 1-based epochs, whose appended rows follow the file's own
+    header, and which never holds an epoch twice.
 
     Keras appends rows in the order of this run's logs without looking at the header already in
     the file, so a run resumed by a newer bvae_tf that logs one more column (``epoch_seconds``)
     would write rows one field longer than the header. Here, before the first appended row, the
-    columns this run adds are put into the file (earlier rows empty) and the rows follow the
-    file's order; a column the run no longer logs gets "NA". A file of an older bvae_tf with
-    0-based epochs gets its epochs renumbered then too (see `read_history`); both rewrite the file
-    atomically.
+    columns this run adds are put into the file (earlier rows empty; rewritten atomically) and
+    the rows follow the file's order; a column the run no longer logs gets "NA". Rows of the
+    epochs this run (re)trains, logged by a run killed before its backup, are dropped first, and
+    a file of an older bvae_tf with 0-based epochs is renumbered then (see `bvae_tf.history`).
     """
+
+    def on_train_begin(self, logs=None):
+        self.first_epoch = None
+        super().on_train_begin(logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.first_epoch is None:
+            self.first_epoch = epoch
+            if self.append and not self.append_header:
+                table = pd.read_csv(self.filename)
+                renumber = zero_based(table)
+                if renumber:
+                    table["epoch"] += 1
+                retrained = table["epoch"] > epoch  # this run trains (1-based) epochs epoch + 1, ...
+                if renumber or retrained.any():
+                    self.csv_file.close()
+                    table = table[~retrained]
+                    write_atomic(self.filename, lambda temp: table.to_csv(temp, index=False, lineterminator="\r\n"))
+                    self.csv_file = open(self.filename, "a", newline="")
 
     def on_epoch_end(self, epoch, logs=None):
         if self.append and self.keys is None and not self.append_header:
             with open(self.filename, newline="") as f:
                 header = next(csv.reader(f))
             added = sorted(set(logs or {}) - set(header))
-            table = pd.read_csv(self.filename)
-            if added or zero_based(table):
+            if added:
                 self.csv_file.close()
-                table = table.reindex(columns=header + added)
-                table["epoch"] += 1 if zero_based(table) else 0
+                table = pd.read_csv(self.filename).reindex(columns=header + added)
                 write_atomic(self.filename, lambda temp: table.to_csv(temp, index=False, lineterminator="\r\n"))
                 self.csv_file = open(self.filename, "a", newline="")
             self.keys = [key for key in header + added if key != "epoch"]
@@ -290,3 +313,94 @@ class SqueezeLogs(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.squeeze(logs)
+
+
+def save_weights(model, path):
+    """``model.save_weights(path)``, written under a temporary name and renamed: a kill or a full
+    disk leaves the previous file whole. On a failed write h5py's file is closed here: left open,
+    it prints tracebacks when freed and can crash the interpreter at exit."""
+
+    def write(temp):
+        try:
+            model.save_weights(temp)
+        except OSError:
+            for file_id in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE):
+                if os.fsdecode(file_id.name) == temp:
+                    try:
+                        h5py.File(file_id).close()
+                    except RuntimeError:  # its last flush fails again; the ids are released all the same
+                        pass
+            raise
+
+    write_atomic_named(path, write)
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """The weights at the end of every epoch, in ``path``: ``ModelCheckpoint(save_weights_only=True)``
+    with `save_weights`' whole-or-previous writes."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        save_weights(self.model, self.path)
+
+
+BACKUP_STATE = "training_metadata.json"  # Keras' BackupAndRestore's name, so older runs resume
+
+
+def _seed_states(model):
+    """The state variables of the model's random generators (sampling, FactorVAE's permutation), in
+    the model's order (their paths are numbered per process, so they cannot identify them)."""
+    return [v for v in model.variables if v.name == "seed_generator_state"]
+
+
+class Backup(keras.callbacks.Callback):
+    """What ``--resume`` continues from (`restore`), at the end of every epoch: the weights and the
+    optimizers' state in ``epoch-<n>.weights.h5``, then ``training_metadata.json`` naming it, with
+    the epoch and the random generators' states. Each file is written under a temporary name and
+    renamed, the older weights file removed last, so a kill at any moment leaves a whole backup.
+
+    Put it after HistoryLogger: a kill between the two then retrains an epoch whose row is in
+    history.csv (HistoryLogger drops it) rather than losing one.
+    """
+
+    def __init__(self, folder):
+        super().__init__()
+        self.folder = folder
+
+    def on_epoch_end(self, epoch, logs=None):
+        os.makedirs(self.folder, exist_ok=True)
+        weights = f"epoch-{epoch + 1}.weights.h5"
+        save_weights(self.model, os.path.join(self.folder, weights))
+        seeds = [keras.ops.convert_to_numpy(v).tolist() for v in _seed_states(self.model)]
+        write_json(os.path.join(self.folder, BACKUP_STATE), {"epoch": epoch + 1, "weights": weights, "seeds": seeds})
+        for name in os.listdir(self.folder):
+            if name.endswith(".weights.h5") and name != weights:
+                os.remove(os.path.join(self.folder, name))
+
+
+def restore(model, folder):
+    """Put back the state `Backup` wrote in ``folder`` (or Keras' BackupAndRestore, in runs of older
+    versions); return the number of epochs it had finished, 0 if there is none."""
+    state_path = os.path.join(folder, BACKUP_STATE)
+    if not os.path.isfile(state_path):
+        return 0
+    with open(state_path) as f:
+        state = json.load(f)
+    weights = os.path.join(folder, state.get("weights", "latest.weights.h5"))
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    try:
+        model.load_weights(weights)
+    except (OSError, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(
+            f"{weights} is damaged ({reason}), so the run cannot continue from it; start it again with --overwrite"
+        ) from None
+    seeds = state.get("seeds", [])
+    for variable, value in zip(_seed_states(model), seeds if len(seeds) == len(_seed_states(model)) else []):
+        variable.assign(value)
+    return int(state["epoch"])

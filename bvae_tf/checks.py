@@ -24,7 +24,8 @@ def _require(condition, message):
 def _check_positive(config, fields):
     for field in fields:
         value = getattr(config, field)
-        _require(value > 0 and math.isfinite(value), f"{flag_name(field)} must be positive, got {value}")
+        _require(math.isfinite(value), f"{flag_name(field)} must be a finite number, got {value}")
+        _require(value > 0, f"{flag_name(field)} must be positive, got {value}")
 
 
 def _number(field, value, kind):

@@ -115,6 +115,22 @@ def write_atomic(path, write):
     remove_stale_temporaries(os.path.dirname(os.path.abspath(path)), os.path.basename(path) + ".tmp-")
 
 
+def write_atomic_named(path, write):
+    """`write_atomic` for writers that insist on the file's own name (Keras' ``save_weights`` wants
+    ``.weights.h5``): ``write`` gets ``<a temporary folder beside path>/<its name>``. A failure is
+    one plain ``OSError`` naming ``path`` (h5py's, on a full disk, is a page of HDF5 details)."""
+    folder = make_temp_dir(path)
+    temp = os.path.join(folder, os.path.basename(path))
+    try:
+        write(temp)
+        os.replace(temp, path)
+    except OSError as error:
+        code = error.errno if isinstance(error.errno, int) else None
+        raise OSError(code, os.strerror(code) if code else str(error).splitlines()[0], path) from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def write_text(path, text):
     def write(temp):
         with open(temp, "w") as f:
@@ -136,5 +152,7 @@ def check_writable_folder(path, flag):
     existing = os.path.abspath(path)
     while not os.path.exists(existing):  # the nearest ancestor that exists will hold the new folders
         existing = os.path.dirname(existing)
-    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+    if not os.path.isdir(existing):
+        raise UserError(f"{flag}: {existing} is a file, not a folder; choose a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"{flag}: cannot write under {existing} (permission denied); choose a folder you can write")

@@ -102,8 +102,11 @@ def permute_dims(z, seed):
     per call, as in ``train_step``). Works in a traced graph with a dynamic batch size.
     """
     (z,) = _f32(z)
-    keys = keras.random.uniform(ops.shape(z), seed=seed)
-    return ops.take_along_axis(z, ops.argsort(keys, axis=0), axis=0)
+    # Each column sorted along the last axis: an argsort over axis 0 transposes its int32 result,
+    # which oneDNN does only with AVX-512 and otherwise reports on the console at every run.
+    columns = ops.transpose(z)  # [L, B]
+    keys = keras.random.uniform(ops.shape(columns), seed=seed)
+    return ops.transpose(ops.take_along_axis(columns, ops.argsort(keys, axis=-1), axis=-1))
 
 
 def discriminator_tc(logits):

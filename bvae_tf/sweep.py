@@ -43,7 +43,7 @@ from bvae_tf.evaluate import (
     write_report,
 )
 from bvae_tf.evaluation_folder import default_out
-from bvae_tf.files import write_json, write_text
+from bvae_tf.files import check_writable_folder, write_json, write_text
 from bvae_tf.layout import SweepFolder
 from bvae_tf.locks import folder_lock
 from bvae_tf.metrics.registry import PRESETS
@@ -69,6 +69,12 @@ class ResumableGridOracle(kt.oracles.GridSearchOracle):
             self._ordered_ids.insert(trial_id)
         # Safe to queue every finished trial: the oracle skips a successor that already exists.
         self._populate_next = list(self.end_order)
+
+
+class TrialError(kt.errors.FatalError):
+    """A trial's exception (a full disk, a damaged run folder, a bug), carried through keras-tuner,
+    which would record the trial as invalid, go on, and end the sweep in a RuntimeError traceback
+    ("consecutive failures") that hides it. `search` raises the exception itself."""
 
 
 class ModelSweep(kt.Tuner):
@@ -98,6 +104,12 @@ class ModelSweep(kt.Tuner):
         self.sweep, self.folder = sweep, folder
 
     def run_trial(self, trial, *args, **kwargs):
+        try:
+            return self.train_and_evaluate(trial)
+        except Exception as error:
+            raise TrialError(error) from error
+
+    def train_and_evaluate(self, trial):
         model, value = trial.hyperparameters.get("setting").split(":")
         value, seed = float(value), trial.hyperparameters.get("seed")
         config = self.sweep.trial(model, value, seed, self.folder.runs, self.folder.saved_models)
@@ -288,6 +300,14 @@ def build_parser():
     return parser
 
 
+def grid_values(flag, values):
+    """``values`` if each is a finite number >= 0; else a UserError naming the flag the user typed."""
+    bad = [value for value in values if not (value >= 0 and math.isfinite(value))]
+    if bad:
+        raise UserError(f"{flag} must be finite numbers >= 0, got {bad[0]:g}")
+    return values
+
+
 def grid_from_args(args):
     """(model, value) settings from --study, --model/--values or --betas."""
     if args.study:
@@ -297,11 +317,11 @@ def grid_from_args(args):
     if args.betas:
         if args.values or (args.models and args.models != ["beta_vae"]):
             raise UserError("--betas sets β-VAE's grid; for other models use --model NAME --values ...")
-        return [("beta_vae", beta) for beta in args.betas]
+        return [("beta_vae", beta) for beta in grid_values("--betas", args.betas)]
     if args.values:
         if not args.models or len(args.models) != 1:
             raise UserError("--values needs exactly one --model (several models each take their reference grid)")
-        return [(args.models[0], value) for value in args.values]
+        return [(args.models[0], value) for value in grid_values("--values", args.values)]
     if args.models:
         return [(name, value) for name in args.models for value in MODELS[name].grid]
     return [("beta_vae", beta) for beta in REPORT_BETAS]
@@ -333,6 +353,7 @@ def config_from_args(args):
 def run_sweep(sweep):
     """Run (or resume) every trial of ``sweep``; returns the results table (None on a worker)."""
     folder = SweepFolder(sweep.out_dir)
+    check_writable_folder(folder.path, "--out")
     # Check every training flag (and a first trial's resumability) before anything is written.
     check_run(sweep.trial(*sweep.settings[0], sweep.seeds[0], folder.runs, folder.saved_models))
     prepare_data(sweep.training.data)  # once, before any trial (workers reuse it)
@@ -366,18 +387,33 @@ def search(sweep, folder, role):
         f"-> {folder.path}" + (f"; resuming, {finished} finished" if finished else ""),
         flush=True,
     )
-    ModelSweep(sweep).search(verbose=0)  # our lines per trial, not keras-tuner's banners and tables
+    try:
+        ModelSweep(sweep).search(verbose=0)  # our lines per trial, not keras-tuner's banners and tables
+    except TrialError as error:
+        raise error.__cause__ from None
     if role != "chief":
         return None
     table = collect_results(folder)
-    print(f"{len(table)} trials finished; table: {folder.results}")
+    failed = failed_trials(table)
+    if failed:
+        print(
+            f"{len(table) - failed} of {len(table)} trials finished, {failed} failed: "
+            f"see the status column of {folder.results}"
+        )
+    else:
+        print(f"{len(table)} trials finished; table: {folder.results}")
     return table
 
 
+def failed_trials(table):
+    """How many trials of a results table failed (their loss became NaN)."""
+    return int((table["status"] != "finished").sum()) if len(table) else 0
+
+
 def main(argv=None):
-    run_sweep(config_from_args(build_parser().parse_args(argv)))
-    return 0
+    table = run_sweep(config_from_args(build_parser().parse_args(argv)))
+    return 1 if table is not None and failed_trials(table) else 0
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

@@ -8,6 +8,7 @@ SavedModel ``saved_models/<name>/``. ``train(config)`` is the same in-process, f
 """
 
 import dataclasses
+import functools
 import json
 import os
 import shlex
@@ -142,8 +143,75 @@ def as_config(config=None, **overrides):
     return TrainConfig.from_dict(config, **overrides)
 
 
+def check_cluster(config):
+    """UserError unless TF_CONFIG describes a cluster this process is a member of, under --strategy
+    multi_worker (unset: one local worker). TensorFlow itself fails on a malformed one only once
+    the run folder is written, and takes some (a JSON list) for no cluster at all."""
+    text = os.environ.get("TF_CONFIG", "")
+    if config.strategy != "multi_worker" or not text.strip():
+        return
+    example = '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}'
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise UserError(f"TF_CONFIG is not JSON ({error}); --strategy multi_worker needs e.g. {example}") from None
+    cluster = value.get("cluster") if isinstance(value, dict) else None
+    if not isinstance(cluster, dict) or not cluster:
+        raise UserError(f"TF_CONFIG has no cluster; --strategy multi_worker needs e.g. {example}")
+    for role, addresses in cluster.items():
+        if not isinstance(addresses, list) or not addresses or not all(isinstance(a, str) and a for a in addresses):
+            raise UserError(f'TF_CONFIG\'s cluster "{role}" must be a list of "host:port" addresses, got {addresses!r}')
+    task = value.get("task")
+    if not isinstance(task, dict) or task.get("type") not in cluster:
+        raise UserError(
+            f"TF_CONFIG's task must name this process's role in the cluster ({', '.join(cluster)}) and its "
+            f'index, e.g. {{"type": "{next(iter(cluster))}", "index": 0}}; got {task!r}'
+        )
+    index, size = task.get("index", 0), len(cluster[task["type"]])
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
+        raise UserError(
+            f'TF_CONFIG\'s task index must be 0 to {size - 1} (the cluster lists {size} "{task["type"]}"), got {index!r}'
+        )
+
+
+BYTES_PER_PARAMETER = 16  # float32 weight, its gradient and Adam's two moments
+LARGE_LATENT_DIM = 10_000  # below, every model has under 20 million parameters (under 0.3 GB)
+
+
+@functools.cache
+def parameters_per_latent(model_name):
+    """(parameters at latent_dim 0, parameters per latent): a model's size is linear in latent_dim
+    (the encoder's heads, the decoder's first layer, FactorVAE's critic), so two small builds tell it."""
+    one, two = (make_model(model_name, latent_dim) for latent_dim in (1, 2))
+    for model in (one, two):
+        model.build((None, *IMAGE_SHAPE))
+    per_latent = two.count_params() - one.count_params()
+    keras.backend.clear_session()
+    return one.count_params() - per_latent, per_latent
+
+
+def check_memory(config):
+    """UserError if the model, its gradients and Adam's state cannot fit in this machine's memory:
+    TensorFlow would fail with an out-of-memory traceback after the run folder is written, or
+    swap for hours."""
+    if config.latent_dim < LARGE_LATENT_DIM:
+        return
+    fixed, per_latent = parameters_per_latent(config.model)
+    parameters = fixed + per_latent * config.latent_dim
+    needed, memory = parameters * BYTES_PER_PARAMETER, os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if needed > memory:
+        raise UserError(
+            f"--latent-dim {config.latent_dim} gives {config.model} {parameters:,} parameters, which need about "
+            f"{needed / 2**30:,.0f} GiB with their gradients and Adam's state; this machine has "
+            f"{memory / 2**30:,.0f} GiB of memory: choose a smaller --latent-dim"
+        )
+
+
 def check_run(config):
-    """The run folder and export path; UserError if they hold another run (before anything is written)."""
+    """The run folder and export path; UserError if they hold another run, or the model or the
+    cluster cannot be (before anything is written)."""
+    check_cluster(config)
+    check_memory(config)
     run = RunFolder(os.path.join(config.runs_dir, config.run_name))
     export_dir = os.path.join(config.saved_models_dir, config.run_name)
     check_writable_folder(config.runs_dir, "--runs-dir")
@@ -220,12 +288,17 @@ class TrainResult:
         return float(self.history["epoch_seconds"].sum()) if "epoch_seconds" in self.history else None
 
 
+def clear_run(run):
+    """Remove the run folder's contents but the lock this process holds."""
+    for entry in set(os.listdir(run.path)) - {LOCK_FILE}:
+        path = os.path.join(run.path, entry)
+        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
 def start_run(config, run, export_dir, data_dir, manifest, precision):
     """Clear what --overwrite replaces, create the run folder and write config.json."""
-    if config.overwrite:  # all but the lock this process holds
-        for entry in set(os.listdir(run.path)) - {LOCK_FILE}:
-            path = os.path.join(run.path, entry)
-            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    if config.overwrite:
+        clear_run(run)
         shutil.rmtree(export_dir, ignore_errors=True)
     os.makedirs(run.checkpoints, exist_ok=True)
     write_json(
@@ -277,36 +350,48 @@ def build_model(config, precision, hyperparameters):
 
 
 def make_callbacks(config, run, model, shown_images, extra=()):
-    """Ours, then Keras' (TensorBoard, CSVLogger, checkpoints, resume state), then ``extra``.
+    """Ours, then Keras' TensorBoard, then ``extra``.
 
     Order matters: SqueezeLogs first; NaNGuard before the checkpointing callbacks, so they save
-    the last good weights; TensorBoardImages and EpochTimer before TensorBoard and CSVLogger, so
-    they log β, the learning rate and the epoch's wall time. Returns (callbacks, the NaNGuard).
+    the last good weights; TensorBoardImages and EpochTimer before TensorBoard and HistoryLogger,
+    so they log β, the learning rate and the epoch's wall time; Backup after HistoryLogger (see
+    Backup). Returns (callbacks, the NaNGuard).
     """
     nan_guard = bvae_callbacks.NaNGuard()
     return [
         *([bvae_callbacks.SqueezeLogs()] if model.rank1_logs else []),
-        keras.callbacks.BackupAndRestore(run.backup, delete_checkpoint=False),
         nan_guard,
         bvae_callbacks.TensorBoardImages(run.logs, shown_images),
         bvae_callbacks.EpochTimer(),
         bvae_callbacks.TensorBoard(run.logs, write_graph=False),
         bvae_callbacks.HistoryLogger(run.history, append=config.resume),
-        keras.callbacks.ModelCheckpoint(run.checkpoint, save_weights_only=True),
+        bvae_callbacks.Checkpoint(run.checkpoint),
+        bvae_callbacks.Backup(run.backup),
         bvae_callbacks.EpochSummary(config.epochs),
         *extra,
     ], nan_guard
 
 
-def fit(config, model, data_dir, counts, callbacks):
-    has_validation = counts.get("validation", 0) > 0
-    train_data = sized(
-        make_dataset(data_dir, "train", config.batch_size, shuffle=True, seed=config.seed),
-        counts["train"],
-        config.batch_size,
-    )
+def training_data(config, data_dir, count, first_epoch):
+    """The batches of epochs ``first_epoch`` .. ``config.epochs - 1``, one after another: the seeded
+    shuffle repeated (a new order each epoch), the epochs already trained skipped. A resumed run
+    thus sees the very batches of an uninterrupted one (a dataset that Keras iterates afresh each
+    epoch starts again at the first epoch's order). Skipping reads the skipped epochs' records,
+    seconds an epoch, far less than training them."""
+    steps = -(-count // config.batch_size)
+    data = make_dataset(data_dir, "train", config.batch_size, shuffle=True, seed=config.seed)
+    data = data.repeat(config.epochs).skip(first_epoch * steps)
+    return data.apply(tf.data.experimental.assert_cardinality(steps * (config.epochs - first_epoch))), steps
+
+
+def fit(config, model, run, data_dir, counts, callbacks):
+    """Train from the last backed-up epoch (0 for a new run) to ``config.epochs``."""
+    first_epoch = bvae_callbacks.restore(model, run.backup)
+    if first_epoch >= config.epochs:
+        return
+    train_data, steps = training_data(config, data_dir, counts["train"], first_epoch)
     val_data = None
-    if has_validation:
+    if counts.get("validation", 0) > 0:
         val_data = sized(
             make_dataset(data_dir, "validation", config.batch_size, shuffle=False),
             counts["validation"],
@@ -315,6 +400,8 @@ def fit(config, model, data_dir, counts, callbacks):
     model.fit(
         train_data,
         epochs=config.epochs,
+        initial_epoch=first_epoch,
+        steps_per_epoch=steps,
         validation_data=val_data,
         shuffle=False,
         callbacks=callbacks,
@@ -373,18 +460,27 @@ def train(config=None, callbacks=(), **overrides):
 
 
 def run_locked(config, run, export_dir, data_dir, callbacks):
-    """`train`'s steps once the run folder is ours: write, build, fit, summarize, export."""
+    """`train`'s steps once the run folder is ours: write, build, fit, summarize, export.
+
+    A new run that fails before its first epoch is backed up (out of memory, a full disk, Ctrl-C)
+    leaves its folder empty, so that the same command can simply be run again.
+    """
     manifest = read_manifest(data_dir, verify=False)
     precision = resolve_precision(config.precision)
+    new = config.overwrite or not os.path.isfile(run.config)
     start_run(config, run, export_dir, data_dir, manifest, precision)
     counts = manifest["counts"]
     hyperparameters = model_hyperparameters(config, -(-counts["train"] // config.batch_size))
-    model = build_model(config, precision, hyperparameters)
-
-    has_validation = counts.get("validation", 0) > 0
-    shown = next(iter(make_dataset(data_dir, "validation" if has_validation else "train", 64, shuffle=False)))
-    fit_callbacks, nan_guard = make_callbacks(config, run, model, shown.numpy(), callbacks)
-    fit(config, model, data_dir, counts, fit_callbacks)
+    try:
+        model = build_model(config, precision, hyperparameters)
+        has_validation = counts.get("validation", 0) > 0
+        shown = next(iter(make_dataset(data_dir, "validation" if has_validation else "train", 64, shuffle=False)))
+        fit_callbacks, nan_guard = make_callbacks(config, run, model, shown.numpy(), callbacks)
+        fit(config, model, run, data_dir, counts, fit_callbacks)
+    except BaseException:
+        if new and not os.path.isfile(os.path.join(run.backup, bvae_callbacks.BACKUP_STATE)):
+            clear_run(run)
+        raise
 
     history, final, active, prefix = summarize(config, run, nan_guard.nan_epoch, has_validation)
     result = TrainResult(config, run, export_dir, history, final, active, nan_guard.nan_epoch, model)

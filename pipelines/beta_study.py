@@ -63,10 +63,13 @@ def main(argv=None):
         "times faster",
         flush=True,
     )
-    sweep.run_sweep(config)
+    table = sweep.run_sweep(config)
+    failed = sweep.failed_trials(table)
+    if failed == len(table):
+        return 1  # no trial to report on; the sweep's last line said why
     out_dir = report.make_report(config.out_dir)
     print(f"report written to {out_dir} (open report.html)")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

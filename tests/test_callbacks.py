@@ -1,9 +1,12 @@
 """bvae_tf.callbacks: the NaN stop, the epoch summary and its bar (in a real pseudo-terminal), 1-based
-epochs in history.csv (and old 0-based files), rank-1 logs and the cheaper TensorBoard."""
+epochs in history.csv (and old 0-based files), rank-1 logs, the cheaper TensorBoard, and the
+checkpoints and backups that a kill or a full disk cannot leave half-written."""
 
 import contextlib
+import errno
 import fcntl
 import io
+import json
 import os
 import pty
 import re
@@ -16,17 +19,22 @@ import textwrap
 import unittest
 from unittest import mock
 
+import keras
 import numpy as np
 import pandas as pd
 
 from bvae_tf.callbacks import (
+    Backup,
+    Checkpoint,
     EpochSummary,
     EpochTimer,
     HistoryLogger,
     NaNGuard,
     SqueezeLogs,
     TensorBoard,
+    restore,
 )
+from bvae_tf.errors import UserError
 from bvae_tf.history import read_history
 from bvae_tf.model import BetaVAE
 
@@ -197,6 +205,7 @@ class HistoryLoggerTest(unittest.TestCase):
         logger = HistoryLogger(path, append=append)
         logger.on_train_begin()
         for epoch, logs in epochs:
+            logger.on_epoch_begin(epoch)
             logger.on_epoch_end(epoch, dict(logs))
         logger.on_train_end()
 
@@ -239,6 +248,115 @@ class HistoryLoggerTest(unittest.TestCase):
             {"epoch": [1, 2, 3], "loss": [3.0, 2.5, 2.0], "val_loss": [3.5, 3.0, 2.5]},
         )
         self.assertEqual(list(read_history(path)["epoch"]), [1, 2, 3])
+
+    def test_epochs_trained_again_are_not_logged_twice(self):
+        # A run killed after logging epoch 2 but before backing it up resumes at epoch 1 (or at 0
+        # without a backup): the rows of the epochs it trains again are replaced, not repeated.
+        path = os.path.join(tempfile.mkdtemp(), "history.csv")
+        self.log(path, False, (0, {"loss": 3.0}), (1, {"loss": 2.0}), (2, {"loss": 1.0}))
+        self.log(path, True, (1, {"loss": 2.5}), (2, {"loss": 1.5}))
+        table = pd.read_csv(path)
+        self.assertEqual((list(table["epoch"]), list(table["loss"])), ([1, 2, 3], [3.0, 2.5, 1.5]))
+        self.log(path, True, (0, {"loss": 4.0}))
+        table = pd.read_csv(path)
+        self.assertEqual((list(table["epoch"]), list(table["loss"])), ([1], [4.0]))
+        with open(path, "w", newline="") as f:  # an older version's 0-based file, killed before its backup
+            f.write("epoch,loss\r\n0,3.0\r\n1,2.0\r\n2,1.0\r\n")
+        self.log(path, True, (2, {"loss": 0.5}))  # resumed at (1-based) epoch 3: its row is replaced
+        table = pd.read_csv(path)
+        self.assertEqual((list(table["epoch"]), list(table["loss"])), ([1, 2, 3], [3.0, 2.0, 0.5]))
+
+
+def trained_model(seed=0):
+    """A compiled BetaVAE after one step, so that its weights, Adam's state and its sampling
+    generator all differ from a new model's."""
+    model = BetaVAE(latent_dim=2, seed=seed)
+    model.build()
+    model.compile(keras.optimizers.Adam(1e-3))
+    model.fit(np.ones((8, 64, 64, 1), "float32"), batch_size=8, epochs=1, verbose=0)
+    return model
+
+
+def interrupted_write(error):
+    """A ``save_weights`` that writes part of a file, then fails with ``error`` (a kill, a full disk)."""
+
+    def save_weights(path, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"\x89HDF\r\n" + bytes(90))
+        raise error
+
+    return save_weights
+
+
+class BackupTest(unittest.TestCase):
+    def setUp(self):
+        self.folder = os.path.join(tempfile.mkdtemp(), "backup")
+        self.model = trained_model()
+        self.backup = Backup(self.folder)
+        self.backup.set_model(self.model)
+
+    def assert_restores(self, epoch):
+        fresh = BetaVAE(latent_dim=2, seed=0)
+        fresh.build()
+        fresh.compile(keras.optimizers.Adam(1e-3))
+        self.assertEqual(restore(fresh, self.folder), epoch)
+        for restored, saved in zip(fresh.get_weights(), self.model.get_weights()):
+            np.testing.assert_array_equal(restored, saved)
+        self.assertEqual(int(fresh.optimizer.iterations), int(self.model.optimizer.iterations))
+        # save_weights leaves the sampling generator's state out; the backup keeps it.
+        np.testing.assert_array_equal(fresh.seed_generator.state.numpy(), self.model.seed_generator.state.numpy())
+        self.assertNotEqual(int(self.model.seed_generator.state.numpy()[1]), 0)
+
+    def test_round_trip_and_no_backup(self):
+        self.assertEqual(restore(BetaVAE(latent_dim=2), self.folder), 0)
+        self.backup.on_epoch_end(0)
+        self.backup.on_epoch_end(1)
+        self.assertEqual(sorted(os.listdir(self.folder)), ["epoch-2.weights.h5", "training_metadata.json"])
+        self.assert_restores(2)
+
+    def test_a_kill_during_the_write_leaves_the_previous_backup_whole(self):
+        self.backup.on_epoch_end(2)
+        for error in (KeyboardInterrupt(), OSError(errno.ENOSPC, "No space left on device")):
+            with self.subTest(error=error):
+                with mock.patch.object(self.model, "save_weights", interrupted_write(error)):
+                    with self.assertRaises(type(error)):
+                        self.backup.on_epoch_end(3)
+                self.assertEqual(sorted(os.listdir(self.folder)), ["epoch-3.weights.h5", "training_metadata.json"])
+                self.assert_restores(3)
+
+    def test_a_damaged_backup_of_an_older_version_is_one_line_naming_it(self):
+        # Keras' BackupAndRestore, killed while rewriting its file, left 96 bytes of it.
+        os.makedirs(self.folder)
+        with open(os.path.join(self.folder, "training_metadata.json"), "w") as f:
+            json.dump({"epoch": 2, "batch": 0}, f)
+        with open(os.path.join(self.folder, "latest.weights.h5"), "wb") as f:
+            f.write(b"\x89HDF\r\n" + bytes(88))
+        with self.assertRaises(UserError) as caught:
+            restore(trained_model(), self.folder)
+        message = str(caught.exception)
+        self.assertIn(os.path.join(self.folder, "latest.weights.h5"), message)
+        self.assertIn("--overwrite", message)
+        self.assertEqual(len(message.splitlines()), 1)
+
+
+class CheckpointTest(unittest.TestCase):
+    def test_a_full_disk_keeps_the_previous_checkpoint_and_names_the_file(self):
+        folder = tempfile.mkdtemp()
+        path = os.path.join(folder, "checkpoints", "latest.weights.h5")
+        model = trained_model()
+        checkpoint = Checkpoint(path)
+        checkpoint.set_model(model)
+        checkpoint.on_epoch_end(0)
+        with open(path, "rb") as f:
+            before = f.read()
+        full = interrupted_write(OSError(errno.ENOSPC, "Can't synchronously write data (file write failed: ...)"))
+        with mock.patch.object(model, "save_weights", full), self.assertRaises(OSError) as caught:
+            checkpoint.on_epoch_end(1)
+        self.assertEqual((caught.exception.errno, caught.exception.filename), (errno.ENOSPC, path))
+        self.assertEqual(caught.exception.strerror, "No space left on device")
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), before)
+        self.assertEqual(os.listdir(os.path.dirname(path)), ["latest.weights.h5"])  # no temporary left
 
 
 class SqueezeLogsTest(unittest.TestCase):

@@ -49,7 +49,7 @@ class TrainConfigTest(unittest.TestCase):
             (dict(beta=-1), "--beta must be a finite number >= 0"),
             (dict(beta=float("inf")), "--beta"),
             (dict(beta=float("nan")), "--beta"),
-            (dict(learning_rate=float("inf")), "--learning-rate must be positive"),
+            (dict(learning_rate=float("inf")), "--learning-rate must be a finite number, got inf"),
             (dict(batch_size=0), "--batch-size must be positive"),
             (dict(epochs=2.5), "--epochs must be an integer"),
             (dict(latent_dim="ten"), "--latent-dim must be a number"),

@@ -174,6 +174,41 @@ def as_other_user():
         os.setegid(0)
 
 
+class OutputIsAFileTest(unittest.TestCase):
+    """--out naming a file: that flag and that cause, not another flag's "permission denied" nor
+    "does not exist; run <the command just run>"."""
+
+    def test_each_command_names_out(self):
+        import importlib.util
+
+        from bvae_tf.data.__main__ import main as data_main
+
+        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pipelines", "beta_study.py")
+        spec = importlib.util.spec_from_file_location("beta_study", path)
+        study = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(study)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "f")
+            open(out, "w").close()
+            for main, argv in [
+                (data_main, ["prepare", "--out", out, "--subset", "64", "--val-size", "16"]),
+                (study.main, ["--quick", "--out", out, "--data-dir", f"{tmp}/data"]),
+            ]:
+                stderr = io.StringIO()
+                with (
+                    self.subTest(argv=argv),
+                    contextlib.redirect_stderr(stderr),
+                    contextlib.redirect_stdout(io.StringIO()),
+                ):
+                    with self.assertRaises(SystemExit) as exit_:
+                        run_cli(main, argv)
+                    self.assertEqual(exit_.exception.code, 2)
+                    self.assertEqual(
+                        stderr.getvalue().strip(), f"error: --out: {out} is a file, not a folder; choose a folder"
+                    )
+            self.assertEqual(os.listdir(tmp), ["f"])
+
+
 class ReportInputsTest(unittest.TestCase):
     """`report` on a damaged sweep folder: one error line (load_sweep), never pandas' traceback."""
 

@@ -162,6 +162,9 @@ class DCI(unittest.TestCase):
         d, c, _, _ = disentanglement_completeness(np.ones((3, 3)))
         self.assertAlmostEqual(d, 0.0, places=6)
         self.assertAlmostEqual(c, 0.0, places=6)
+        d, c, _, _ = disentanglement_completeness(np.zeros((10, 5)))  # constant codes: no latent is used
+        self.assertEqual(d, 0.0)  # not -2.2e-16
+        self.assertTrue(0.0 <= c < 1e-12)
 
 
 class AgainstSklearn(unittest.TestCase):

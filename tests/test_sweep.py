@@ -11,14 +11,16 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 import unittest
+from unittest import mock
 
 import pandas as pd
 
 from bvae_tf import sweep
 from bvae_tf.config import TrainConfig
 from bvae_tf.errors import UserError, run_cli
-from bvae_tf.layout import SweepFolder
+from bvae_tf.layout import RunFolder, SweepFolder
 from tests.helpers import slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -143,7 +145,8 @@ class SweepTest(unittest.TestCase):
     def test_diverged_trial_is_recorded_as_failed_without_metrics(self):
         command = sweep_command(self.out, self.data, "--betas", "1", "--seeds", "0", "--learning-rate", "1e10")
         result = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
-        self.assertEqual(result.returncode, 0, result.stdout[-3000:] + result.stderr[-3000:])
+        self.assertEqual(result.returncode, 1, result.stdout[-3000:] + result.stderr[-3000:])
+        self.assertRegex(result.stdout.strip().splitlines()[-1], r"^0 of 1 trials finished, 1 failed: see the status")
         results = pd.read_csv(os.path.join(self.out, "results.csv"))
         self.assertEqual(len(results), 1)
         self.assertRegex(results.loc[0, "status"], r"^failed: loss became NaN in epoch 1")
@@ -325,8 +328,10 @@ class SweepBadInputTest(unittest.TestCase):
             (["--model", "factor_vae", "dip_vae_i", "--values", "1"], "--values needs exactly one --model"),
             (["--study", "reference", "--model", "factor_vae"], "--study reference sets the whole grid"),
             (["--model", "factor_vae", "--values", "10", "-5"], "--values must be finite numbers >= 0"),
+            (["--model", "beta_tcvae", "--values", "-1"], "--values must be finite numbers >= 0, got -1$"),
             (["--metric-size", "num_train=lots"], "NAME=N"),
             (["--learning-rate", "0"], "--learning-rate must be positive"),
+            (["--learning-rate", "inf"], "--learning-rate must be a finite number, got inf"),
         ]:
             argv = sweep_command(out, os.path.join(tmp, "data"), *flags)[3:]  # in-process: no TF start-up per case
             stderr = io.StringIO()
@@ -348,6 +353,18 @@ class SweepBadInputTest(unittest.TestCase):
         self.assertNotIn("Traceback", result.stderr)
         self.assertRegex(result.stderr.strip().splitlines()[-1], "^error: --betas must be finite numbers >= 0")
 
+    def test_out_that_is_a_file_is_named(self):
+        tmp = tempfile.mkdtemp()
+        open(os.path.join(tmp, "f"), "w").close()
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as exit_:
+            run_cli(sweep.main, sweep_command(os.path.join(tmp, "f"), os.path.join(tmp, "data"))[3:])
+        self.assertEqual(exit_.exception.code, 2)
+        self.assertEqual(
+            stderr.getvalue().strip(), f"error: --out: {tmp}/f is a file, not a folder; choose a folder"
+        )  # not "--runs-dir: cannot write under ... (permission denied)"
+        self.assertEqual(os.listdir(tmp), ["f"])
+
     def test_a_changed_training_setting_is_named(self):
         tmp = tempfile.mkdtemp()
         config = sweep.config_from_args(
@@ -363,6 +380,50 @@ class SweepBadInputTest(unittest.TestCase):
             json.dump(identity, f)
         with self.assertRaisesRegex(UserError, r"other settings \(--epochs differ\); rerun it with the same flags"):
             sweep.search(config, folder, "chief")
+
+
+def diverged(config):
+    """What `train` returns for a run whose loss became NaN in its first epoch (no export)."""
+    run = RunFolder(os.path.join(config.runs_dir, config.run_name))
+    os.makedirs(run.path, exist_ok=True)
+    history = pd.DataFrame({"epoch": [0], "loss": [float("nan")]})
+    return types.SimpleNamespace(
+        nan_epoch=1, final={}, history=history, active_latents=[], train_seconds=1.0, run=run, saved_model=run.path
+    )
+
+
+class TrialOutcomeTest(unittest.TestCase):
+    """What a sweep says when its trials fail (training mocked: seconds, no TensorFlow training)."""
+
+    def run_sweep(self, tmp, train):
+        argv = sweep_command(os.path.join(tmp, "sweep"), os.path.join(tmp, "data"), "--betas", "1", "2")[3:]
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with mock.patch.object(sweep, "train", train), contextlib.redirect_stdout(stdout):
+            with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as exit_:
+                sys.exit(run_cli(sweep.main, argv))
+        return exit_.exception.code, stdout.getvalue(), stderr.getvalue()
+
+    def test_all_trials_failed_is_said_and_exits_1(self):
+        tmp = tempfile.mkdtemp()
+        code, stdout, _ = self.run_sweep(tmp, diverged)
+        self.assertEqual(code, 1)
+        last = stdout.strip().splitlines()[-1]
+        self.assertEqual(
+            last, f"0 of 2 trials finished, 2 failed: see the status column of {tmp}/sweep/results.csv"
+        )  # not "2 trials finished"
+        table = pd.read_csv(f"{tmp}/sweep/results.csv")
+        self.assertEqual(list(table["status"]), ["failed: loss became NaN in epoch 1"] * 2)
+
+    def test_a_trials_error_is_one_line_not_keras_tuners_runtime_error(self):
+        tmp = tempfile.mkdtemp()
+        full = mock.Mock(side_effect=OSError(28, "No space left on device", f"{tmp}/sweep/runs/x/history.csv"))
+        code, stdout, stderr = self.run_sweep(tmp, full)
+        self.assertEqual(code, 2)
+        errors = [line for line in stderr.splitlines() if line.startswith("error")]
+        self.assertEqual(errors, [f"error: {tmp}/sweep/runs/x/history.csv: No space left on device"])
+        self.assertNotIn("Traceback", stderr)
+        self.assertNotIn("RuntimeError", stdout + stderr)
+        self.assertEqual(full.call_count, 1)  # the sweep stopped at the first failure
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import textwrap
 import unittest
+from unittest import mock
 
 import keras
 import numpy as np
@@ -298,7 +299,8 @@ class BadInputTest(unittest.TestCase):
             (["--batch-size", "0"], "--batch-size"),
             (["--epochs", "0"], "--epochs"),
             (["--learning-rate", "-0.1"], "--learning-rate"),
-            (["--learning-rate", "inf"], "--learning-rate"),
+            (["--learning-rate", "inf"], "--learning-rate must be a finite number, got inf"),
+            (["--latent-dim", "100000000"], "--latent-dim 100000000 gives beta_vae 77,000,756,545 parameters"),
             (["--learning-rate", "-1e-3"], "--learning-rate must be positive, got -0.001"),
             (["--beta", "inf"], "--beta"),
             (["--seed", "-1"], "--seed must be between 0 and 4294967295"),
@@ -315,6 +317,39 @@ class BadInputTest(unittest.TestCase):
         for argv, flag in cases:
             with self.subTest(argv=argv):
                 self.check(argv, flag)
+
+    def test_a_bad_tf_config_is_refused_before_training(self):
+        for value, message in [
+            ("{not json", "TF_CONFIG is not JSON"),
+            ("[1,2]", "TF_CONFIG has no cluster"),  # TensorFlow trained one worker on it
+            ('{"cluster": {"worker": ["localhost:1"]}}', "TF_CONFIG's task must name this process's role"),
+            (
+                '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 5}}',
+                "TF_CONFIG's task index must be 0 to 0",
+            ),
+            ('{"cluster": {"worker": "localhost:1"}, "task": {"type": "worker"}}', "must be a list"),
+        ]:
+            with self.subTest(value=value), mock.patch.dict(os.environ, {"TF_CONFIG": value}):
+                self.check(["--strategy", "multi_worker"], message)
+
+    def test_a_new_run_failing_before_its_first_epoch_does_not_block_the_rerun(self):
+        out_of_memory = tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+        with tempfile.TemporaryDirectory() as tmp:
+            config = dict(
+                epochs=1,
+                subset=64,
+                val_size=16,
+                verbose=0,
+                runs_dir=f"{tmp}/runs",
+                saved_models_dir=f"{tmp}/sm",
+                data_dir=f"{tmp}/d",
+            )
+            for _ in range(2):  # the second time: the same error, not "holds another run"
+                with mock.patch("bvae_tf.train.build_model", side_effect=out_of_memory):
+                    with self.assertRaises(tf.errors.ResourceExhaustedError):
+                        train(config)
+                self.assertEqual(os.listdir(f"{tmp}/runs/beta_vae_beta1_seed0"), [".lock"])
+            self.assertFalse(os.path.exists(f"{tmp}/sm"))
 
     def test_unwritable_output_is_refused_before_training(self):
         with tempfile.TemporaryDirectory() as tmp:

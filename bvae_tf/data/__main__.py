@@ -1,10 +1,11 @@
 """`python -m bvae_tf.data prepare`: write the sharded TFRecords of a dataset (or check a prepared folder)."""
 
 import json
+import os
 
 from bvae_tf.data import add_data_arguments, prepare_data, read_manifest
 from bvae_tf.data.config import DataConfig
-from bvae_tf.errors import ArgumentParser, run_cli
+from bvae_tf.errors import ArgumentParser, UserError, run_cli
 
 
 def build_parser():
@@ -22,7 +23,10 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command == "prepare":
-        folder = prepare_data(DataConfig.from_flags(vars(args)), progress=not args.quiet)
+        config = DataConfig.from_flags(vars(args))
+        if os.path.isfile(config.folder):  # else read as a dataset: "does not exist; run prepare --out ..."
+            raise UserError(f"--out: {config.folder} is a file, not a folder; choose a folder")
+        folder = prepare_data(config, progress=not args.quiet)
     else:
         folder = args.folder
     manifest = read_manifest(folder)

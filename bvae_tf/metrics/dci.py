@@ -49,8 +49,9 @@ def _entropy(p, base):
 def disentanglement_completeness(importance):
     """D (importance-weighted mean over latents) and C (mean over factors) of an [L, K] matrix."""
     num_latents, num_factors = importance.shape
-    per_latent = 1.0 - _entropy(importance.T + EPS, num_factors)
-    per_factor = 1.0 - _entropy(importance + EPS, num_latents)
+    # Clipped at 0: a uniform row's entropy comes out a rounding error above 1 (D = -2.2e-16).
+    per_latent = np.maximum(1.0 - _entropy(importance.T + EPS, num_factors), 0.0)
+    per_factor = np.maximum(1.0 - _entropy(importance + EPS, num_latents), 0.0)
     weights = importance if importance.sum() > 0 else np.ones_like(importance)
     code_weight = weights.sum(axis=1) / weights.sum()
     return float(np.sum(per_latent * code_weight)), float(np.mean(per_factor)), per_latent, per_factor
