@@ -30,7 +30,7 @@ import tensorflow as tf
 from bvae_tf.errors import UserError
 from bvae_tf.files import write_atomic, write_atomic_named, write_json
 from bvae_tf.history import zero_based
-from bvae_tf.images import label_rows, tile, traversal_grid
+from bvae_tf.images import label_rows, tile, traversal_grid, with_channels
 from bvae_tf.progress import format_seconds
 
 
@@ -64,15 +64,15 @@ class TensorBoardImages(keras.callbacks.Callback):
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         mean, _ = self.model.encoder(self.images)
         mean = keras.ops.convert_to_numpy(mean)
-        shown = self.images[: self.max_images, ..., 0]
-        pairs = np.concatenate([shown, self.decode(mean[: len(shown)])[..., 0]])
+        shown = self.images[: self.max_images]
+        pairs = np.concatenate([shown, self.decode(mean[: len(shown)])])
         prefix = "val_" if "val_kl_0" in logs else ""
         kl = [logs.get(f"{prefix}kl_{i}", 0.0) for i in range(mean.shape[1])]
         traversal, order = traversal_grid(self.decode, mean[0], kl)
         traversal = label_rows(traversal, [f"z{i} KL={kl[i]:.2f}" for i in order])
         with self.writer.as_default(step=epoch + 1):  # 1-based, as the console and history.csv count
-            tf.summary.image("inputs_vs_reconstructions", tile(pairs, len(shown))[None, ..., None])
-            tf.summary.image("latent_traversal", traversal[None, ..., None])
+            tf.summary.image("inputs_vs_reconstructions", with_channels(tile(pairs, len(shown)))[None])
+            tf.summary.image("latent_traversal", with_channels(traversal)[None])
             for i in range(mean.shape[1]):
                 tf.summary.histogram(f"latent_mean/z{i}", mean[:, i])
         self.writer.flush()

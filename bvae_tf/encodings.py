@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 
-from bvae_tf.data.dsprites import FACTOR_SIZES, NUM_IMAGES, render_dsprites
+from bvae_tf.data.dsprites import FACTOR_SIZES, NUM_IMAGES, DSprites, render_dsprites
 from bvae_tf.files import write_atomic
 from bvae_tf.layout import ModelFolder
 from bvae_tf.metrics.sampling import ImageRepresentation
@@ -200,7 +200,8 @@ class ModelEncodings:
 
     def __init__(self, model, batch_size=1024, cache=True, progress=None, checkpoint_s=CHECKPOINT_S, dataset=None):
         self.model = model
-        encode = model.encoder()
+        dataset = dataset or DSprites()
+        encode = model.encoder(dataset.channels)
         self.signature = _signature_name(encode)
         self.images = ImageRepresentation(encode, dataset, batch_size)
         self.progress = Progress.of(progress)

@@ -3,7 +3,7 @@
 Signatures take and return float32 (also under mixed precision) and return dicts, so every
 output has a name:
 
-- ``encode(images [N,64,64,1]) -> {mean, logvar}``; ``decode(latents [N,z]) -> {logits, probs}``;
+- ``encode(images [N,64,64,C]) -> {mean, logvar}`` (C: the dataset's channels); ``decode(latents [N,z]) -> {logits, probs}``;
   ``reconstruct(images) -> {probs}`` (decoded from the posterior mean).
 - The names of disentanglement_lib's TF-Hub modules, so tools written for that library can load
   our models: ``gaussian_encoder(images) -> {mean, logvar}``,
@@ -20,12 +20,11 @@ import tensorflow as tf
 
 from bvae_tf.files import make_temp_dir
 from bvae_tf.layout import ModelFolder
-from bvae_tf.model import IMAGE_SHAPE
 
 
 def _endpoints(model):
     """name -> (function, input signature) for every exported signature."""
-    images = [tf.TensorSpec((None, *IMAGE_SHAPE), tf.float32, name="images")]
+    images = [tf.TensorSpec((None, *model.image_shape), tf.float32, name="images")]
     latents = [tf.TensorSpec((None, model.latent_dim), tf.float32, name="latent_vectors")]
 
     def encode(images):

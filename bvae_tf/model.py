@@ -12,7 +12,7 @@ from keras import layers, ops
 from bvae_tf import objectives
 from bvae_tf.model_registry import MODELS
 
-IMAGE_SHAPE = (64, 64, 1)
+IMAGE_SHAPE = (64, 64, 1)  # dSprites'; a model of another dataset takes [64, 64, channels]
 ACTIVE_KL_NATS = 0.01  # a latent with mean KL above this (in nats) carries information
 
 
@@ -50,10 +50,12 @@ class Encoder(layers.Layer):
 
 
 class Decoder(layers.Layer):
-    """p(x|z): latents [B, latent_dim] -> Bernoulli logits [B, 64, 64, 1] (float32)."""
+    """p(x|z): latents [B, latent_dim] -> Bernoulli logits [B, 64, 64, channels] (float32): one
+    Bernoulli per pixel and channel, on intensities in [0, 1], as the reference does for colour."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, channels=1, **kwargs):
         super().__init__(**kwargs)
+        self.channels = channels
         deconv = dict(kernel_size=4, strides=2, padding="same", activation="relu")
         self.body = [
             layers.Dense(256, activation="relu"),
@@ -64,7 +66,7 @@ class Decoder(layers.Layer):
             layers.Conv2DTranspose(32, **deconv),
         ]
         self.logits_head = layers.Conv2DTranspose(
-            1, kernel_size=4, strides=2, padding="same", dtype="float32", name="logits"
+            channels, kernel_size=4, strides=2, padding="same", dtype="float32", name="logits"
         )
 
     def call(self, latents):
@@ -112,13 +114,14 @@ class VAE(keras.Model):
     terms = ()
     model_name = None  # the model's name in bvae_tf.model_registry, whose declaration lists its hyperparameters
 
-    def __init__(self, latent_dim=10, seed=None, rank1_logs=False, **kwargs):
+    def __init__(self, latent_dim=10, seed=None, rank1_logs=False, channels=1, **kwargs):
         super().__init__(**kwargs)
         self.latent_dim = latent_dim
+        self.channels = channels
         self.seed = seed
         self.rank1_logs = rank1_logs
         self.encoder = Encoder(latent_dim, name="encoder")
-        self.decoder = Decoder(name="decoder")
+        self.decoder = Decoder(channels, name="decoder")
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "recon", "kl", *self.terms)}
         self.latent_kl = LatentKL(latent_dim)
@@ -143,7 +146,7 @@ class VAE(keras.Model):
     def build(self, input_shape=None):
         """Create the weights. ``train_step`` never calls ``self(x)``, so call this before
         ``compile``, or export and keras-tuner checkpoints fail on an unbuilt model."""
-        mean, _ = self.encoder(keras.KerasTensor(input_shape or (None, *IMAGE_SHAPE)))
+        mean, _ = self.encoder(keras.KerasTensor(input_shape or (None, *self.image_shape)))
         self.decoder(mean)
 
     def call(self, images):
@@ -195,9 +198,14 @@ class VAE(keras.Model):
             **super().get_config(),
             "latent_dim": self.latent_dim,
             "seed": self.seed,
+            "channels": self.channels,
             **self.hyperparameters(),
             **fixed,
         }
+
+    @property
+    def image_shape(self):
+        return (*IMAGE_SHAPE[:2], self.channels)
 
 
 class BetaVAE(VAE):

@@ -54,8 +54,8 @@ class SavedModel:
         (name,) = fn.structured_input_signature[1]
         return {key: value.numpy() for key, value in fn(**{name: tf.constant(array, tf.float32)}).items()}
 
-    def encoder(self):
-        """The posterior mean as a numpy function of image batches [N, 64, 64, 1] -> [N, L]."""
+    def encoder(self, channels=1):
+        """The posterior mean as a numpy function of image batches [N, 64, 64, channels] -> [N, L]."""
         import tensorflow as tf
 
         for name in ENCODERS:
@@ -66,11 +66,11 @@ class SavedModel:
             if len(inputs) != 1 or "mean" not in fn.structured_outputs:
                 continue
             (spec,) = inputs.values()
-            if spec.dtype == tf.float32 and spec.shape.is_compatible_with([None, 64, 64, 1]):
+            if spec.dtype == tf.float32 and spec.shape.is_compatible_with([None, 64, 64, channels]):
                 return lambda images, name=name: self.call(name, images)["mean"].reshape(len(images), -1)
         found = ", ".join(self.signatures.keys()) or "none"
         raise UserError(
             f"{self.path}: the SavedModel has no usable signature (found: {found}); export an "
-            "`encode` or `gaussian_encoder` signature taking float32 images [N, 64, 64, 1] and "
-            "returning a dict with `mean`"
+            f"`encode` or `gaussian_encoder` signature taking float32 images [N, 64, 64, {channels}] and "
+            "returning a dict with `mean` (or score it on a dataset with its number of channels: --dataset)"
         )

@@ -24,6 +24,7 @@ import bvae_tf
 from bvae_tf import callbacks as bvae_callbacks
 from bvae_tf.config import CONFIG_VERSION, JIT_COMPILE, PRECISIONS, STRATEGIES, TrainConfig, flag_name
 from bvae_tf.data import add_data_arguments, make_dataset, prepare_data, read_manifest
+from bvae_tf.data.ground_truth import dataset_class
 from bvae_tf.errors import ArgumentParser, UserError, run_cli
 from bvae_tf.export import export_model
 from bvae_tf.files import check_writable_folder, write_json
@@ -257,7 +258,7 @@ def sized(dataset, count, batch_size):
 
 
 def data_summary(folder, manifest):
-    keys = ("source", "subset", "val_size", "seed", "counts")
+    keys = ("dataset", "source", "subset", "val_size", "seed", "counts", "files")
     return {"folder": os.path.abspath(folder), **{key: manifest.get(key) for key in keys}}
 
 
@@ -336,9 +337,10 @@ def build_model(config, precision, hyperparameters):
                 config.latent_dim,
                 seed=config.seed,
                 rank1_logs=config.strategy == "multi_worker",
+                channels=dataset_class(config.data.dataset).channels,  # the decoder draws the dataset's
                 **hyperparameters,
             )
-            model.build((None, *IMAGE_SHAPE))
+            model.build()
             model.compile(
                 optimizer=keras.optimizers.Adam(config.learning_rate),
                 steps_per_execution=config.steps_per_execution,
@@ -374,13 +376,15 @@ def make_callbacks(config, run, model, shown_images, extra=()):
 
 def training_data(config, data_dir, count, first_epoch):
     """The batches of epochs ``first_epoch`` .. ``config.epochs - 1``, one after another: the seeded
-    shuffle repeated (a new order each epoch), the epochs already trained skipped. A resumed run
-    thus sees the very batches of an uninterrupted one (a dataset that Keras iterates afresh each
-    epoch starts again at the first epoch's order). Skipping reads the skipped epochs' records,
-    seconds an epoch, far less than training them."""
+    shuffle repeated (a new order each epoch), the epochs already trained skipped, a stochastic
+    dataset's colours keyed by each epoch's number. A resumed run thus sees the very batches of
+    an uninterrupted one (a dataset that Keras iterates afresh each epoch starts again at the
+    first epoch's order). Skipping reads the skipped epochs' records, seconds an epoch, far less
+    than training them."""
     steps = -(-count // config.batch_size)
-    data = make_dataset(data_dir, "train", config.batch_size, shuffle=True, seed=config.seed)
-    data = data.repeat(config.epochs).skip(first_epoch * steps)
+    data = make_dataset(
+        data_dir, "train", config.batch_size, shuffle=True, seed=config.seed, epochs=(first_epoch, config.epochs)
+    )
     return data.apply(tf.data.experimental.assert_cardinality(steps * (config.epochs - first_epoch))), steps
 
 
@@ -426,6 +430,7 @@ def model_card(config, hyperparameters, data, precision, epochs_completed, nan_e
     return {
         "name": config.run_name,
         "model": config.model,
+        "dataset": config.data.dataset,
         "objective": f"{spec.title} ({spec.paper}): {spec.loss}; Bernoulli decoder, conv encoder 4x4 kernels",
         **hyperparameters,
         "latent_dim": config.latent_dim,

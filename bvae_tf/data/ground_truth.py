@@ -182,18 +182,23 @@ def check_dataset_name(name):
         raise UserError(f"--dataset must be one of {', '.join(DATASETS)}, got {name!r}")
 
 
+def dataset_class(name):
+    """The class of dataset ``name`` (its attributes, e.g. ``channels``, without reading any file)."""
+    check_dataset_name(name)
+    module, cls, _ = DATASETS[name]
+    return getattr(importlib.import_module(module), cls)
+
+
 def get_dataset(name, **options):
     """The dataset ``name`` of :data:`DATASETS`; ``options`` go to its class (e.g. ``data_root``,
     ``path``, ``scream_path``). Datasets of the user's files check them here: a missing or wrong
     file raises one :class:`UserError` line naming it and where to put it."""
-    check_dataset_name(name)
-    module, cls, fixed = DATASETS[name]
-    dataset_class = getattr(importlib.import_module(module), cls)
-    accepted = getattr(dataset_class, "OPTIONS", ())
+    cls, fixed = dataset_class(name), DATASETS[name][2]
+    accepted = getattr(cls, "OPTIONS", ())
     if "data_root" not in accepted:  # the one option every dataset takes: those reading no file ignore it
         options.pop("data_root", None)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         takes = ", ".join(accepted) or "none"
         raise UserError(f"dataset {name} does not take option(s) {', '.join(unknown)} (it takes: {takes})")
-    return dataset_class(**fixed, **options)
+    return cls(**fixed, **options)

@@ -290,14 +290,16 @@ def _decoder(layout):
     return decode
 
 
-def _augmenter(variant, seed, epoch, painting):
-    """The stateless transformation of a stochastic variant for a batch, keyed per image by (seed, epoch, index)."""
+def _augmenter(variant, seed, epoch_of, painting):
+    """The stateless transformation of a stochastic variant for the ``position``-th batch, keyed
+    per image by (seed, ``epoch_of(position)``, index)."""
     from bvae_tf.data.augment import augment
 
-    def apply(images, factors, index):
+    def apply(position, batch):
+        images, factors, index = batch
         fill = tf.ones_like(index)
-        keys = tf.stack([fill * tf.cast(seed, tf.int64), fill * tf.cast(epoch, tf.int64), index], axis=1)
-        return augment(images, keys, variant, painting), factors, index
+        keys = tf.stack([fill * tf.cast(seed, tf.int64), fill * tf.cast(epoch_of(position), tf.int64), index], axis=1)
+        return position, (augment(images, keys, variant, painting), factors, index)
 
     return apply
 
@@ -313,6 +315,7 @@ def make_dataset(
     verify=False,
     epoch=0,
     augment=True,
+    epochs=None,
 ):
     """A ``tf.data`` pipeline over a prepared folder.
 
@@ -321,10 +324,13 @@ def make_dataset(
     (interleave), records are shuffled with ``seed`` (a new, reproducible order every epoch),
     batched and then parsed a batch at a time, which is much faster than parsing record by record.
 
+    ``epochs=(first, stop)``: the batches of epochs ``first`` .. ``stop - 1`` one after another
+    (the records shuffled anew each epoch, reproducibly: epoch k's order is the same whether or
+    not the epochs before it were skipped), as training reads them; default: one epoch, ``epoch``.
+
     The stochastic dSprites variants (colour, noise, scream) are transformed here, statelessly:
-    each image's random numbers are keyed by ``(seed, epoch, image index)`` (``epoch`` an int or
-    an int64 scalar tensor), the same keys giving the same images; ``augment=False`` gives the
-    stored binary sprites instead.
+    each image's random numbers are keyed by ``(seed, epoch, image index)``, the same keys giving
+    the same images; ``augment=False`` gives the stored binary sprites instead.
     """
     if split not in SPLITS:
         raise UserError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -349,10 +355,19 @@ def make_dataset(
         ds = ds.shuffle(10_000, seed=seed)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(_decoder(record_layout), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if epochs is None:
+        ds = ds.enumerate()
+        epoch_of = lambda position: epoch  # noqa: E731
+    else:
+        first, stop = epochs
+        records = sum(s["records"] for s in manifest["shards"] if s["split"] == split)
+        steps = records // batch_size if drop_remainder else -(-records // batch_size)
+        ds = ds.repeat(stop).enumerate().skip(first * steps)  # the shuffle runs again on each repetition
+        epoch_of = lambda position: position // steps  # noqa: E731
     if augment and record_layout.get("variant"):  # keyed per image (see bvae_tf.data.augment)
-        apply = _augmenter(record_layout["variant"], seed, epoch, painting)
+        apply = _augmenter(record_layout["variant"], seed, epoch_of, painting)
         ds = ds.map(apply, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.map(lambda images, factors, index: (images, factors) if with_factors else images)
+    ds = ds.map(lambda position, batch: (batch[0], batch[1]) if with_factors else batch[0])
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
