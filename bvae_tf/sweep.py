@@ -135,6 +135,7 @@ class ModelSweep(kt.Tuner):
             "trial_id": trial.trial_id,
             "worker": self.tuner_id,
             "model": model,
+            "dataset": config.data.dataset,
             "hyperparameter": MODELS[model].main,
             "value": value,
             "seed": seed,

@@ -6,7 +6,7 @@ import unittest
 import numpy as np
 import tensorflow as tf
 
-from bvae_tf import model_registry, sweep, train
+from bvae_tf import model_registry, report, sweep, train
 from bvae_tf.config import SweepConfig, TrainConfig
 from bvae_tf.errors import UserError
 from bvae_tf.model_registry import MODELS
@@ -41,6 +41,7 @@ class ToyModelTest(unittest.TestCase):
         self.assertEqual(trial.hyperparameters, {"sparsity": 0.1})
         self.assertEqual(trial.run_name, "sparse_vae_sparsity0.1_seed3")
         self.assertEqual(model_registry.label("sparsity"), "s")
+        self.assertEqual(report.setting("sparsity", 0.1), "s=0.1")  # the report's label follows
 
     def test_builds_and_trains_one_step(self):
         model = make_model("sparse_vae", latent_dim=3, seed=0, sparsity=4.0)

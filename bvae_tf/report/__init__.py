@@ -51,6 +51,7 @@ from bvae_tf.report.reading import (
     load_sweep,
     metric_labels,
     models,
+    report_dataset,
     setting,
     symbol,
     table_labels,
@@ -89,7 +90,7 @@ __all__ = [
 
 def _title(results, sweep_dir):
     kind = "β sweep" if beta_only(results) else "Model sweep"
-    return f"{kind} report: {os.path.basename(os.path.abspath(sweep_dir))}"
+    return f"{kind} report: {os.path.basename(os.path.abspath(sweep_dir))} ({report_dataset(results).name})"
 
 
 def _overview(results):

@@ -10,10 +10,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullLocator  # noqa: E402
 
-from bvae_tf.data.dsprites import FACTOR_NAMES, DSprites  # noqa: E402
+from bvae_tf.evaluation_figures import matrix_panels, traversal_panel  # noqa: E402
 from bvae_tf.files import write_atomic  # noqa: E402
-from bvae_tf.images import tile, traversal_grid  # noqa: E402
+from bvae_tf.images import tile  # noqa: E402
 from bvae_tf.layout import ModelFolder, ReportFolder  # noqa: E402
+from bvae_tf.metrics import registry  # noqa: E402
+from bvae_tf.metrics.sampling import example_observations  # noqa: E402
 from bvae_tf.report.reading import (  # noqa: E402
     BASELINE,
     best_value,
@@ -23,6 +25,7 @@ from bvae_tf.report.reading import (  # noqa: E402
     metric_labels,
     models,
     read_matrices,
+    report_dataset,
     saved_model,
     setting,
     shown_trial,
@@ -212,39 +215,24 @@ def matrix_settings(results):
 
 
 def plot_matrices(results, out_dir):
-    """Factor x latent views (normalized MI, mean |Δz|, modularity's MI), a row per matrix setting."""
-    views = [
-        ("mig_normalized_mutual_info", "normalized MI (MIG)", True),
-        ("zdiff_mean_abs_diff", "mean |Δz| with the factor fixed (Z-diff)", False),
-        ("modularity_mutual_info", "MI, per-latent modularity (Modularity)", True),
-    ]
+    """Factor x latent views declared by the metrics (normalized MI, mean |Δz|, modularity's MI), a
+    row per matrix setting."""
     shown = matrix_settings(results)
-    fig, axes = plt.subplots(len(shown), len(views), figsize=(5.2 * len(views), 3.2 * len(shown)), squeeze=False)
-    for row, (model, value) in zip(axes, shown):
-        trial = shown_trial(results[results["model"] == model], value)
-        matrices = read_matrices(trial)
-        name = label(results, model, value)
-        for ax, (key, title, latent_major) in zip(row, views):
-            if key not in matrices:
-                ax.axis("off")
-                continue
-            matrix = matrices[key].T if latent_major else matrices[key]  # factors x latents
-            image = ax.imshow(matrix, cmap="viridis", aspect="auto")
-            ax.set_yticks(range(len(FACTOR_NAMES)), FACTOR_NAMES)
-            ax.set_xticks(range(matrix.shape[1]), [f"z{i}" for i in range(matrix.shape[1])], fontsize=7)
-            if key == "modularity_mutual_info" and "modularity_modularity_per_latent" in matrices:
-                per_latent = matrices["modularity_modularity_per_latent"]
-                ax.set_xticks(range(matrix.shape[1]), [f"z{i}\n{m:.2f}" for i, m in enumerate(per_latent)], fontsize=7)
-            ax.set_title(f"{name} (seed {int(trial['seed'])}): {title}", fontsize=9)
-            fig.colorbar(image, ax=ax, fraction=0.046)
+    rows = [(model, value, shown_trial(results[results["model"] == model], value)) for model, value in shown]
+    rows = [(model, value, trial, read_matrices(trial)) for model, value, trial in rows]
+    columns = max(sum(key in matrices for key, _ in registry.matrix_views()) for *_, matrices in rows) or 1
+    fig, axes = plt.subplots(len(rows), columns, figsize=(5.4 * columns, 3.2 * len(rows)), squeeze=False)
+    factor_names = report_dataset(results).factor_names
+    for row, (model, value, trial, matrices) in zip(axes, rows):
+        prefix = f"{label(results, model, value)} (seed {int(trial['seed'])}): "
+        matrix_panels(row, matrices, factor_names, prefix)
     fig.tight_layout()
     return _save(fig, out_dir, "matrices.png")
 
 
-def _shown_images(count=8, seed=0):
-    """The fixed inputs of the qualitative figures: seeded uniform factors, rendered."""
-    classes = DSprites.sample_factors(count, seed)
-    return DSprites().images(classes)[..., None].astype(np.float32)
+def _shown_images(results, count=8):
+    """The fixed inputs of the qualitative figures: seeded observations of the sweep's dataset."""
+    return example_observations(report_dataset(results), count)
 
 
 def nearest_value(values, target):
@@ -260,18 +248,9 @@ def plot_traversals(results, out_dir, value, name, shown):
     model = saved_model(trial, "encode", "decode")
     with open(ModelFolder(trial["saved_model"]).card) as f:
         kl = np.asarray(json.load(f)["kl_per_latent"], np.float64)
-    code = model.call("encode", _shown_images(1))["mean"][0]
-    values = np.linspace(-3, 3, 9)
-    grid, order = traversal_grid(lambda z: model.call("decode", z)["probs"], code, kl_per_latent=kl, values=values)
     mi = read_matrices(trial).get("mig_normalized_mutual_info")
-    fig, ax = plt.subplots(figsize=(7, 0.75 * len(order) + 0.8))
-    ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
-    labels = []
-    for latent in order:
-        factor = f"{FACTOR_NAMES[int(np.argmax(mi[latent]))]} ({mi[latent].max():.2f})" if mi is not None else ""
-        labels.append(f"z{latent} KL={kl[latent]:.2f}\n{factor}")
-    ax.set_yticks(np.arange(len(order)) * 64 + 32, labels, fontsize=7)
-    ax.set_xticks(np.arange(len(values)) * 64 + 32, [f"{v:+.1f}" for v in values], fontsize=7)
+    fig, ax = plt.subplots(figsize=(7, 0.75 * len(kl) + 0.8))
+    traversal_panel(ax, model, _shown_images(results, 1)[0], kl, report_dataset(results).factor_names, mi)
     ax.set_title(f"latent traversals, {shown} (seed {int(trial['seed'])}); rows by KL, factor of highest MI")
     return _save(fig, out_dir, name)
 
@@ -284,11 +263,11 @@ def plot_reconstructions(results, out_dir):
         shown = [(results["model"].iloc[0], value) for value in sorted(results["value"].unique())]
     else:
         shown = [(model, best_value(results[results["model"] == model])) for model in models(results)]
-    images = _shown_images()
-    rows, labels = [images[..., 0]], ["input"]
+    images = _shown_images(results)
+    rows, labels = [images], ["input"]
     for model, value in shown:
         trial = shown_trial(results[results["model"] == model], value)
-        rows.append(saved_model(trial, "reconstruct").call("reconstruct", images)["probs"].reshape(-1, 64, 64))
+        rows.append(saved_model(trial, "reconstruct").call("reconstruct", images)["probs"].reshape(images.shape))
         labels.append(label(results, model, value).replace(" ", "\n", 1))
     grid = tile(np.concatenate(rows), len(images))
     fig, ax = plt.subplots(figsize=(8, 1.0 * len(rows) + 0.5))

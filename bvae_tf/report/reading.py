@@ -11,7 +11,9 @@ import os
 import numpy as np
 import pandas as pd
 
+from bvae_tf import model_registry
 from bvae_tf.config import MODELS
+from bvae_tf.data import get_dataset
 from bvae_tf.errors import UserError
 from bvae_tf.history import zero_based
 from bvae_tf.layout import RunFolder, ScoresFolder, SweepFolder, trial_name
@@ -26,7 +28,6 @@ RUN_LABELS = {
 }
 # The model zoo in the order the report shows it.
 MODEL_ORDER = tuple(MODELS)
-SYMBOLS = {"beta": "β", "gamma": "γ", "c_max": "C_max", "lambda_od": "λ_od"}
 BASELINE = ("beta_vae", 1.0)  # the plain VAE: a red dashed line on β-VAE's metric plots
 KEYS = ["model", "hyperparameter", "value"]  # one setting; its trials differ by seed only
 
@@ -41,8 +42,8 @@ def table_labels():
 
 
 def symbol(hyperparameter):
-    """The hyperparameter as figures write it: beta -> β, c_max -> C_max."""
-    return SYMBOLS.get(hyperparameter, hyperparameter)
+    """The hyperparameter as figures write it (its model's declaration): beta -> β, c_max -> C_max."""
+    return model_registry.label(hyperparameter)
 
 
 def setting(hyperparameter, value):
@@ -167,6 +168,22 @@ def shown_trial(rows, value):
     """The trial shown for a value of one model: its best seed by MIG (or the first seed without metrics)."""
     rows = rows[rows["value"] == value]
     return rows.loc[rows["mig"].idxmax()] if "mig" in rows and rows["mig"].notna().any() else rows.iloc[0]
+
+
+@functools.lru_cache(maxsize=4)
+def _dataset(name):
+    return get_dataset(name)
+
+
+def report_dataset(results):
+    """The ground truth of a sweep's trials (the ``dataset`` column; dsprites_full for sweeps from
+    before datasets were a setting): factor names and example images for the figures."""
+    names = results["dataset"].dropna().unique() if "dataset" in results else []
+    if len(names) > 1:
+        raise UserError(
+            f"the sweep's trials were trained on several datasets ({', '.join(names)}); report one at a time"
+        )
+    return _dataset(names[0] if len(names) else "dsprites_full")
 
 
 def evaluation_folder(folder, row):
