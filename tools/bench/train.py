@@ -16,6 +16,8 @@ Sections of the output (all measured in one process by :mod:`tools.bench.timing`
     python -m tools.bench.train [--batch-sizes 32 64] [--images 1024] [--rounds 5]
                                 [--skip callbacks real_epoch]     # a few minutes on 2 cores
     python -m tools.bench.train --model all    # images/s of each model of the zoo instead
+    python -m tools.bench.train --datasets dsprites_full color_dsprites noisy_dsprites
+                                               # training images/s on each dataset instead
 """
 
 import argparse
@@ -30,7 +32,8 @@ import tensorflow as tf
 
 from bvae_tf import callbacks as bvae_callbacks
 from bvae_tf.config import MODELS, TrainConfig
-from bvae_tf.data import make_dataset, prepare
+from bvae_tf.data import make_dataset, prepare, prepare_dataset
+from bvae_tf.data.ground_truth import dataset_class
 from bvae_tf.data.sources import render_source
 from bvae_tf.zoo import make_model as make_zoo_model
 from tools.bench.flops import flops_section, peak_flops, training_flops
@@ -72,6 +75,25 @@ def main_section(images, batch_sizes, epoch_images, rounds, race_steps):
             "ratio_step_race": round(race["reference"] / race["ours"], 3),
         }
     return out
+
+
+def datasets_section(names, batch_size, images, rounds, root):
+    """images/s of β-VAE training epochs read from each dataset's TFRecords as train.py reads them
+    (a stochastic variant's colour, noise or background drawn on the fly; the model's input and
+    output channels the dataset's), taking turns, and each one's ratio to the first."""
+    arms = []
+    for name in names:
+        folder = os.path.join(root, name)
+        prepare_dataset(folder, name, subset=images, val_size=0, shard_size=1000, progress=False)
+        data = make_dataset(folder, "train", batch_size, shuffle=True, seed=0, drop_remainder=True, epochs=(0, 10**6))
+        keras.utils.set_random_seed(0)
+        model = make_zoo_model("beta_vae", 10, seed=0, channels=dataset_class(name).channels)
+        model.build()
+        model.compile(keras.optimizers.Adam(1e-3))
+        arms.append(Arm(name, model, data, images // batch_size, batch_size))
+    log(f"datasets: batch {batch_size}, {images // batch_size} steps x {rounds} rounds of {', '.join(names)}")
+    wall = compare(interleave(arms, rounds), names[0])
+    return {name: {key: wall[name][key] for key in ("images_per_s", "ratio", "ratio_range")} for name in names}
 
 
 def models_section(images, batch_sizes, race_steps, names):
@@ -326,7 +348,18 @@ def main(argv=None):
         help="instead: images/s of these models of the zoo (or all) at --batch-sizes, with the "
         "discriminator's and the TC term's share of a step",
     )
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        metavar="NAME",
+        help="instead: training images/s on these datasets (TFRecords, as train.py reads them), ratios to the first",
+    )
     args = parser.parse_args(argv)
+    if args.datasets:
+        with tempfile.TemporaryDirectory() as root:
+            section = datasets_section(args.datasets, args.batch_sizes[0], args.real_images, args.real_rounds, root)
+        print(json.dumps({"load_average_1min": os.getloadavg()[0], "datasets": section}, indent=2))
+        return 0
     if args.models:
         names = list(MODELS) if args.models == ["all"] else args.models
         unknown = [name for name in names if name not in MODELS]
