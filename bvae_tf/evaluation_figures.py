@@ -44,7 +44,7 @@ def matrices_figure(matrices, factor_names, title):
     count = sum(key in matrices for key, _ in registry.matrix_views())
     if not count:
         return None
-    fig, axes = plt.subplots(1, count, figsize=(5.2 * count, 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, count, figsize=(5.6 * count, 3.6), squeeze=False, layout="constrained")
     matrix_panels(axes[0], matrices, factor_names)
     fig.suptitle(title, fontsize=10)
     return fig
@@ -67,7 +67,7 @@ def traversal_panel(ax, model, image, kl, factor_names, mi=None, values=TRAVERSA
 
 
 def traversal_figure(model, image, kl, factor_names, title, mi=None):
-    fig, ax = plt.subplots(figsize=(7, 0.75 * len(kl) + 0.8))
+    fig, ax = plt.subplots(figsize=(7, 0.75 * len(kl) + 0.8), layout="constrained")
     traversal_panel(ax, model, image, kl, factor_names, mi)
     ax.set_title(title, fontsize=9)
     return fig
