@@ -54,7 +54,9 @@ def how_computed(spec):
         "seed": spec.seed,
         "preset": spec.preset,
         "metric_options": spec.option_values,
-        "sizes": spec.flat_sizes,
+        # Only the evaluated metrics' samplers: an evaluation's identity does not change when
+        # metrics it does not score (the families' samplers) join the registry.
+        "sizes": {k: v for m in _metrics(spec) for k, v in dataclasses.asdict(spec.sizes_of(m.sampler.name)).items()},
         "dataset": spec.dataset,
     }
 

@@ -77,6 +77,7 @@ class Metric:
     options: Any = None
     views: tuple[MatrixView, ...] = ()
     default: bool = True  # scored when no --metrics are given (slow families are asked for by name)
+    cost: Optional[str] = None  # said in its progress line when scoring takes minutes, e.g. "about 10 min at ..."
 
 
 METRICS = {}
