@@ -10,11 +10,12 @@ import unittest
 import numpy as np
 import pandas as pd
 
-from bvae_tf import udr
+from bvae_tf import report, udr
 from bvae_tf.data import get_dataset
 from bvae_tf.errors import UserError
 from bvae_tf.metrics.sampling import example_observations
 from bvae_tf.metrics.udr import udr as udr_scores
+from bvae_tf.report.families import plot_metric_correlations, rank_correlations, with_udr
 from tests.report_fixtures import fake_sweep
 
 TRIALS = [
@@ -63,6 +64,19 @@ class UDRCommand(unittest.TestCase):
         self.assertEqual(written["udr_lasso"].nunique(), 1)
         with open(os.path.join(self.sweep, "udr.png"), "rb") as f:
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+        # The report shows them: the figure, the table, and UDR among the rank correlations.
+        with contextlib.redirect_stdout(io.StringIO()):
+            out = report.make_report(self.sweep)
+        with open(os.path.join(out, "summary.md")) as f:
+            summary = f.read()
+        self.assertIn("## UDR of each trial", summary)
+        self.assertIn(f"| {table['trial'][0]} | beta_vae |", summary)
+        self.assertIn("](udr.png)", summary)
+        self.assertIn("](metric_correlations.png)", summary)
+        with open(os.path.join(out, "report.html")) as f:
+            page = f.read()
+        self.assertIn("alt='metric_correlations.png'", page)
+        self.assertIn("UDR (lasso)</th>", page)
 
     def test_kl_from_mean_and_logvar(self):
         saved = os.path.join(self.sweep, "saved_models", os.listdir(os.path.join(self.sweep, "saved_models"))[0])
@@ -75,6 +89,43 @@ class UDRCommand(unittest.TestCase):
     def test_refuses_bad_arguments(self):
         with self.assertRaisesRegex(UserError, "--num-points must be >= 10, got 3"):
             udr.main([self.sweep, "--num-points", "3"])
+
+
+class MetricCorrelations(unittest.TestCase):
+    def test_known_ranks(self):
+        results = pd.DataFrame(
+            {
+                "trial": list("abcde"),
+                "mig": [0.1, 0.2, 0.3, 0.4, 0.5],
+                "dci_disentanglement": [0.9, 0.7, 0.5, 0.3, 0.1],  # reversed ranks
+                "sap": [0.1, 0.4, 0.2, 0.5, 0.3],
+                "zdiff": [0.5] * 5,  # constant: no rank, left out
+                "train_seconds": [5, 4, 3, 2, 1],  # not a metric
+            }
+        )
+        table = rank_correlations(
+            with_udr(
+                results,
+                pd.DataFrame({"trial": list("abcde"), "udr_lasso": [1, 2, 3, 4, 5], "udr_spearman": [2, 1, 3, 4, 5]}),
+            )
+        )
+        self.assertEqual(list(table.index), ["MIG", "DCI disentanglement", "SAP", "UDR (lasso)", "UDR (Spearman)"])
+        self.assertAlmostEqual(table.loc["MIG", "DCI disentanglement"], -1.0)
+        self.assertAlmostEqual(table.loc["MIG", "UDR (lasso)"], 1.0)
+        self.assertAlmostEqual(table.loc["MIG", "SAP"], 0.5)
+        self.assertAlmostEqual(table.loc["MIG", "UDR (Spearman)"], 0.9)
+
+    def test_figure_on_a_fake_sweep(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            results = fake_sweep(os.path.join(tmp, "sweep"), TRIALS, models=False)
+            results["trial"] = range(len(results))
+            name = plot_metric_correlations(results, tmp)
+            self.assertEqual(name, "metric_correlations.png")
+            with open(os.path.join(tmp, name), "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+            self.assertIsNone(
+                plot_metric_correlations(results[["trial", "mig"]], tmp)
+            )  # one metric: nothing to compare
 
 
 if __name__ == "__main__":
