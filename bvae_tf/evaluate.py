@@ -61,9 +61,14 @@ def how_computed(spec):
     }
 
 
-def code_metrics():
-    """The metrics that score one uniform sample of (codes, factors): what `--codes` with factors gets."""
-    return [name for name, metric in registry.METRICS.items() if metric.sampler is sampling.CODES]
+def code_metrics(defaults=False):
+    """The metrics that score one uniform sample of (codes, factors): what `--codes` with factors
+    allows; ``defaults``: only those of the default set (what it scores unless --metrics names others)."""
+    return [
+        name
+        for name, metric in registry.METRICS.items()
+        if metric.sampler is sampling.CODES and (metric.default or not defaults)
+    ]
 
 
 def build_report(samples, results, score_seconds, spec, dataset):
@@ -192,7 +197,7 @@ def evaluate_codes(codes, factors=None, spec=None, progress=False, dataset=None,
         return evaluate_representation(sampling.from_grid(codes, dataset), spec, progress, dataset)
     scorable = code_metrics()
     if spec is None and options.get("metrics") is None:
-        options["metrics"] = scorable
+        options["metrics"] = code_metrics(defaults=True)
     spec = _spec(spec, options)
     dataset = dataset_of(spec, dataset)
     factors = np.asarray(factors)
@@ -355,7 +360,7 @@ def format_table(report, spec=None):
         "↑: higher is better. perfect: the factors as codes; random: noise (dsprites_full, tools/reference_points.py)."
     )
     skipped = [m for m in registry.default_metrics() if m not in report["metrics"]]
-    if skipped and "codes" in report and spec is not None and set(spec.metrics) == set(code_metrics()):
+    if skipped and "codes" in report and spec is not None and set(spec.metrics) == set(code_metrics(defaults=True)):
         lines.append(
             f"not scored: {', '.join(skipped)}: they need codes for the whole factor grid "
             f"(one code per image of {report['dataset']}, in its order); codes with factors allow "
@@ -494,7 +499,7 @@ def main(argv=None):
     )
     if args.codes:
         codes, factors = _npz_arrays(args.codes)
-        default_metrics = None if factors is None else code_metrics()
+        default_metrics = None if factors is None else code_metrics(defaults=True)
         spec = EvalSpec.create(**{**options, "metrics": options["metrics"] or default_metrics})
         source, with_sizes = codes_source(args.codes), factors is None
     else:

@@ -36,9 +36,10 @@ def rank_correlations(results):
 
 
 def plot_metric_correlations(results, out_dir):
-    """metric_correlations.png: the metric x metric rank correlations; None with fewer than 2 metrics."""
+    """metric_correlations.png: the metric x metric rank correlations; None with fewer than 3
+    trials or 2 metrics (nothing to rank)."""
     table = rank_correlations(results)
-    if len(table) < 2:
+    if len(results) < 3 or len(table) < 2:
         return None
     size = 1.0 + 0.55 * len(table)
     fig, ax = plt.subplots(figsize=(size + 1.5, size))
