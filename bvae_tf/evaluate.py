@@ -349,13 +349,19 @@ def format_table(report, spec=None):
     points = registry.reference_points() if report.get("dataset", "dsprites_full") == "dsprites_full" else {}
     perfect, random = points.get("perfect", {}), points.get("random", {})
     scores = {score.column: score for metric in registry.METRICS.values() for score in metric.scores}
-    lines = [f"{'metric':<28}{'value':>9}  {'range':<9}{'perfect':>8}{'random':>8}"]
+    not_run = [name for name, value in report["scores"].items() if value != value]  # NaN: e.g. a size not asked for
+    width = max([28, *(len(name) + 2 for name in report["scores"] if name not in not_run)])
+    lines = [f"{'metric':<{width}}{'value':>9}  {'range':<9}{'perfect':>8}{'random':>8}"]
     for name, value in report["scores"].items():
+        if name in not_run:
+            continue
         score = scores.get(name)
         span = f"[{score.low:g}, {'∞' if score.high is None else f'{score.high:g}'}]" if score else ""
         arrow = ("↑" if score.higher_is_better else "↓") if score else ""
         reference = "".join(f"{p[name]:>8.3f}" if name in p else f"{'':>8}" for p in (perfect, random))
-        lines.append(f"{name:<28}{value:>9.4f}  {arrow}{span:<8}{reference}")
+        lines.append(f"{name:<{width}}{value:>9.4f}  {arrow}{span:<8}{reference}")
+    if not_run:
+        lines.append(f"not run ({len(not_run)} columns, NaN in metrics.json): {', '.join(not_run)}")
     lines.append(
         "↑: higher is better. perfect: the factors as codes; random: noise (dsprites_full, tools/reference_points.py)."
     )
@@ -376,7 +382,7 @@ def format_table(report, spec=None):
     else:
         images = f"{report['num_images_distinct']} images encoded ({report['num_images_drawn']} drawn)"
     lines += [
-        f"{'active latents':<28}{report['active_latents']:>6} / {report['num_latents']}",
+        f"{'active latents':<{width}}{report['active_latents']:>6} / {report['num_latents']}",
         f"preset {report['preset']}, seed {report['seed']}{_options_text(report)}, "
         f"{images}; encode {t['encode_s']:.1f} s, score {t['score_s']:.1f} s",
     ]
