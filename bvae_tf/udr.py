@@ -1,4 +1,6 @@
-"""UDR of a sweep's trials: ``python -m bvae_tf.udr sweeps/<name> [--preset fast] [--num-points N]``.
+"""UDR of a sweep's trials: ``python -m bvae_tf.udr sweeps/<name>``.
+
+    python -m bvae_tf.udr sweeps/<name> [--preset fast] [--num-points N] [--seed S]
 
 UDR (Duan et al., ICLR 2020; `bvae_tf.metrics.udr`) is a property of a set of models, not of one:
 a trial scores high when its informative latents match, one to one, those of the other trials
