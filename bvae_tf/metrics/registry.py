@@ -58,6 +58,7 @@ class MatrixView:
     title: str
     per_latent: Optional[str] = None  # a [L] field written under each latent's tick
     latent_rows: bool = True  # the matrix is [latent, factor] (False: [factor, latent])
+    rows: str = "factor"  # what the drawn rows are: "factor", or "latent" for a [latent, latent] matrix
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.linalg
 
 from bvae_tf.metrics import utils
-from bvae_tf.metrics.registry import Metric, Score
+from bvae_tf.metrics.registry import MatrixView, Metric, Score
 from bvae_tf.metrics.sampling import CODES
 
 
@@ -100,5 +100,6 @@ METRIC = Metric(
         ),
         _lower("mutual_info_score", "unsupervised_mi", "Mean latent MI"),
     ),
+    views=(MatrixView("mutual_info", "MI between latents (unsupervised)", rows="latent"),),
     default=False,
 )
