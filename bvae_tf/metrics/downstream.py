@@ -191,5 +191,5 @@ METRIC = Metric(
     tuple(_column(field) for field in FIELDS),
     options=DownstreamOptions(),
     default=False,
-    cost="gradient boosting: about 10 min at the reference sizes",
+    cost="with gbt, minutes at the reference sizes",
 )

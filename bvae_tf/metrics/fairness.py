@@ -251,5 +251,5 @@ METRIC = Metric(
     ),
     options=FairnessOptions(),
     default=False,
-    cost="gradient boosting: about 10 min at the reference sizes",
+    cost="with gbt, minutes at the reference sizes",
 )
