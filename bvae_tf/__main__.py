@@ -16,6 +16,7 @@ STAGES = {
     "train": "train one model (β-VAE or another of the zoo): a run folder and a SavedModel",
     "evaluate": "score a SavedModel (or codes) with the disentanglement metrics",
     "sweep": "train and score a grid of models x seeds with keras-tuner: results.csv",
+    "udr": "UDR of a sweep's trials against the other trials of their model: udr.csv, udr.png",
     "report": "figures, Table 1 and report.html of a sweep folder",
     "runs": "list the trained runs and SavedModels in a folder, with their final losses",
 }
@@ -62,6 +63,10 @@ def evaluate():
 
 def sweep():
     return run_stage("sweep")
+
+
+def udr():
+    return run_stage("udr")
 
 
 def report():

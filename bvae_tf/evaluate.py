@@ -54,14 +54,21 @@ def how_computed(spec):
         "seed": spec.seed,
         "preset": spec.preset,
         "metric_options": spec.option_values,
-        "sizes": spec.flat_sizes,
+        # Only the evaluated metrics' samplers: an evaluation's identity does not change when
+        # metrics it does not score (the families' samplers) join the registry.
+        "sizes": {k: v for m in _metrics(spec) for k, v in dataclasses.asdict(spec.sizes_of(m.sampler.name)).items()},
         "dataset": spec.dataset,
     }
 
 
-def code_metrics():
-    """The metrics that score one uniform sample of (codes, factors): what `--codes` with factors gets."""
-    return [name for name, metric in registry.METRICS.items() if metric.sampler is sampling.CODES]
+def code_metrics(defaults=False):
+    """The metrics that score one uniform sample of (codes, factors): what `--codes` with factors
+    allows; ``defaults``: only those of the default set (what it scores unless --metrics names others)."""
+    return [
+        name
+        for name, metric in registry.METRICS.items()
+        if metric.sampler is sampling.CODES and (metric.default or not defaults)
+    ]
 
 
 def build_report(samples, results, score_seconds, spec, dataset):
@@ -190,7 +197,7 @@ def evaluate_codes(codes, factors=None, spec=None, progress=False, dataset=None,
         return evaluate_representation(sampling.from_grid(codes, dataset), spec, progress, dataset)
     scorable = code_metrics()
     if spec is None and options.get("metrics") is None:
-        options["metrics"] = scorable
+        options["metrics"] = code_metrics(defaults=True)
     spec = _spec(spec, options)
     dataset = dataset_of(spec, dataset)
     factors = np.asarray(factors)
@@ -342,18 +349,24 @@ def format_table(report, spec=None):
     points = registry.reference_points() if report.get("dataset", "dsprites_full") == "dsprites_full" else {}
     perfect, random = points.get("perfect", {}), points.get("random", {})
     scores = {score.column: score for metric in registry.METRICS.values() for score in metric.scores}
-    lines = [f"{'metric':<28}{'value':>9}  {'range':<9}{'perfect':>8}{'random':>8}"]
+    not_run = [name for name, value in report["scores"].items() if value != value]  # NaN: e.g. a size not asked for
+    width = max([28, *(len(name) + 2 for name in report["scores"] if name not in not_run)])
+    lines = [f"{'metric':<{width}}{'value':>9}  {'range':<9}{'perfect':>8}{'random':>8}"]
     for name, value in report["scores"].items():
+        if name in not_run:
+            continue
         score = scores.get(name)
         span = f"[{score.low:g}, {'∞' if score.high is None else f'{score.high:g}'}]" if score else ""
         arrow = ("↑" if score.higher_is_better else "↓") if score else ""
         reference = "".join(f"{p[name]:>8.3f}" if name in p else f"{'':>8}" for p in (perfect, random))
-        lines.append(f"{name:<28}{value:>9.4f}  {arrow}{span:<8}{reference}")
+        lines.append(f"{name:<{width}}{value:>9.4f}  {arrow}{span:<8}{reference}")
+    if not_run:
+        lines.append(f"not run ({len(not_run)} columns, NaN in metrics.json): {', '.join(not_run)}")
     lines.append(
         "↑: higher is better. perfect: the factors as codes; random: noise (dsprites_full, tools/reference_points.py)."
     )
     skipped = [m for m in registry.default_metrics() if m not in report["metrics"]]
-    if skipped and "codes" in report and spec is not None and set(spec.metrics) == set(code_metrics()):
+    if skipped and "codes" in report and spec is not None and set(spec.metrics) == set(code_metrics(defaults=True)):
         lines.append(
             f"not scored: {', '.join(skipped)}: they need codes for the whole factor grid "
             f"(one code per image of {report['dataset']}, in its order); codes with factors allow "
@@ -369,7 +382,7 @@ def format_table(report, spec=None):
     else:
         images = f"{report['num_images_distinct']} images encoded ({report['num_images_drawn']} drawn)"
     lines += [
-        f"{'active latents':<28}{report['active_latents']:>6} / {report['num_latents']}",
+        f"{'active latents':<{width}}{report['active_latents']:>6} / {report['num_latents']}",
         f"preset {report['preset']}, seed {report['seed']}{_options_text(report)}, "
         f"{images}; encode {t['encode_s']:.1f} s, score {t['score_s']:.1f} s",
     ]
@@ -492,7 +505,7 @@ def main(argv=None):
     )
     if args.codes:
         codes, factors = _npz_arrays(args.codes)
-        default_metrics = None if factors is None else code_metrics()
+        default_metrics = None if factors is None else code_metrics(defaults=True)
         spec = EvalSpec.create(**{**options, "metrics": options["metrics"] or default_metrics})
         source, with_sizes = codes_source(args.codes), factors is None
     else:

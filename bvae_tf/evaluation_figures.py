@@ -27,7 +27,8 @@ def matrix_panels(axes, matrices, factor_names, title=""):
         matrix = matrix.T if view.latent_rows else matrix  # factors x latents
         image = ax.imshow(matrix, cmap="viridis", aspect="auto")
         ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
-        ax.set_yticks(range(matrix.shape[0]), factor_names[: matrix.shape[0]])
+        rows = factor_names if view.rows == "factor" else [f"z{i}" for i in range(matrix.shape[0])]
+        ax.set_yticks(range(matrix.shape[0]), rows[: matrix.shape[0]])
         ticks = [f"z{i}" for i in range(matrix.shape[1])]
         per_latent = matrices.get(f"{metric}_{view.per_latent}") if view.per_latent else None
         if per_latent is not None:

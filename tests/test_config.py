@@ -103,6 +103,10 @@ class EvalSpecTest(unittest.TestCase):
                 num_points_eval=5_000,
                 batch_size=64,
                 num_variance=10_000,
+                downstream_max_train=10_000,
+                downstream_num_test=5_000,
+                fairness_num_train=10_000,
+                fairness_points_per_class=100,
             ),
         )
 

@@ -38,7 +38,7 @@ class MainTest(unittest.TestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(out.stderr, "")
         listed = [line.split()[0] for line in out.stdout.splitlines() if line.startswith("  ")]
-        self.assertEqual(listed, ["data", "train", "evaluate", "sweep", "report", "runs"])
+        self.assertEqual(listed, ["data", "train", "evaluate", "sweep", "udr", "report", "runs"])
         self.assertIn("python -m bvae_tf.<stage> --help", out.stdout)
         self.assertTrue(all(len(line) <= 100 for line in out.stdout.splitlines()))
 
@@ -55,7 +55,7 @@ class MainTest(unittest.TestCase):
         out = run_module("bvae_tf", "trian")
         self.assertEqual(out.returncode, 2)
         self.assertEqual(
-            out.stderr, "error: no stage 'trian'; the stages are data, train, evaluate, sweep, report, runs\n"
+            out.stderr, "error: no stage 'trian'; the stages are data, train, evaluate, sweep, udr, report, runs\n"
         )
 
 

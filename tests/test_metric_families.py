@@ -1,15 +1,25 @@
 """IRS, the unsupervised scores, the downstream task, fairness and UDR: known answers, and equality
 with disentanglement_lib's definitions (transcribed in tests/reference_families.py) on the same arrays."""
 
+import contextlib
+import io
 import itertools
+import json
+import os
+import shutil
+import tempfile
 import unittest
 import warnings
 
 import numpy as np
+import pandas as pd
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
+from bvae_tf import evaluate
+from bvae_tf.data.dsprites import DSprites
+from bvae_tf.metrics import from_factors
 from bvae_tf.metrics.downstream import downstream_task, fit_predictor
 from bvae_tf.metrics.fairness import aggregate, fairness, inter_group_fairness
 from bvae_tf.metrics.irs import irs
@@ -409,3 +419,73 @@ class UDR(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RegisteredFamilies(unittest.TestCase):
+    """The families as registered metrics: scored by `evaluate` from codes or a representation."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.tmp)
+
+    def test_evaluate_codes_with_irs_and_unsupervised(self):
+        factors = DSprites.sample_factors(900, 0)
+        codes = factors / (np.array(DSprites().factors_num_values) - 1) + np.random.default_rng(0).normal(
+            0, 0.01, factors.shape
+        )
+        path, out = os.path.join(self.tmp, "codes.npz"), os.path.join(self.tmp, "scores")
+        np.savez(path, codes=codes, factors=factors)
+        argv = ["--codes", path, "--out", out, "--preset", "fast", "--metrics", "irs,unsupervised"]
+        with contextlib.redirect_stdout(io.StringIO()) as printed, contextlib.redirect_stderr(io.StringIO()):
+            evaluate.main(argv)
+        self.assertRegex(printed.getvalue(), r"gaussian_total_correlation\s+0\.0\d{3}\s+↓\[0, ∞\]")
+        with open(os.path.join(out, "metrics.json")) as f:
+            report = json.load(f)
+        scores = report["scores"]
+        self.assertGreater(scores["irs"], 0.9)  # each latent copies one factor
+        self.assertEqual(scores["irs_active_dims"], 5)
+        self.assertLess(scores["gaussian_total_correlation"], 0.05)  # independent factors
+        self.assertLess(scores["unsupervised_mi"], 0.3)  # 20 x 20 bins on 600 points: a bias of about 0.2
+        self.assertEqual(set(report["sizes"]), {"num_train", "num_test"})  # only the samplers it scored
+        matrix = pd.read_csv(os.path.join(out, "irs_irs_matrix.csv"), index_col=0)
+        self.assertEqual(matrix.shape, (5, 5))
+        self.assertGreater(matrix.loc["z2", "orientation"], 0.9)
+        self.assertEqual(pd.read_csv(os.path.join(out, "unsupervised_mutual_info.csv"), index_col=0).shape, (5, 5))
+        self.assertIn("matrices.png", report["files"])  # the IRS matrix view
+
+    def test_downstream_and_fairness_of_the_factors(self):
+        sizes = dict(
+            downstream_max_train=100, downstream_num_test=300, fairness_num_train=300, fairness_points_per_class=3
+        )
+        options = {"downstream": {"predictors": "logistic_regression"}, "fairness": {"predictor": "gbt"}}
+        copy = from_factors(lambda f: f.astype(np.float64))
+        report = evaluate.evaluate_representation(
+            copy, metrics=["downstream", "fairness"], preset="fast", sizes=sizes, options=options, seed=1
+        )
+        scores = report["scores"]
+        # A predictor that reads factor i from its own latent ignores the others: the copy is fair.
+        self.assertLess(scores["fairness_mean"], 0.02)
+        self.assertLessEqual(scores["fairness_mean"], scores["fairness_max"])
+        self.assertGreater(
+            scores["downstream_lr_100_mean_train_accuracy"], scores["downstream_lr_10_mean_test_accuracy"]
+        )
+        self.assertTrue(
+            0 < scores["downstream_lr_100_min_test_accuracy"] <= scores["downstream_lr_100_mean_test_accuracy"]
+        )
+        for column in ("downstream_lr_1000_mean_test_accuracy", "downstream_gbt_10_mean_test_accuracy"):
+            self.assertTrue(np.isnan(scores[column]), column)  # not run: above the size, or not asked for
+        self.assertEqual(report["metric_options"]["fairness"], {"predictor": "gbt"})
+        # Its own sample: 10 + 100 training points, 300 test points per size; the interventions.
+        values = DSprites().factors_num_values
+        intervened = 3 * (len(values) - 1) * sum(values)  # each sensitive factor j: 4 targets, one group per value
+        self.assertEqual(report["num_images_drawn"], 110 + 600 + 300 + intervened)
+        # An entangled code (every latent mixes the factors) is less fair.
+        mixed = evaluate.evaluate_representation(
+            from_factors(lambda f: f @ np.random.default_rng(2).normal(size=(5, 5))),
+            metrics=["fairness"],
+            preset="fast",
+            sizes=sizes,
+            options=options,
+            seed=1,
+        )
+        self.assertGreater(mixed["scores"]["fairness_mean"], 5 * max(scores["fairness_mean"], 0.01))

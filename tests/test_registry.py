@@ -1,6 +1,7 @@
 """bvae_tf.metrics.registry: a metric declared once, in one module, reaches every consumer."""
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -13,10 +14,21 @@ import pandas as pd
 from bvae_tf import evaluate, report, sweep
 from bvae_tf.config import EvalSpec, SweepConfig, TrainConfig
 from bvae_tf.data.dsprites import DSprites
+from bvae_tf.errors import UserError
 from bvae_tf.metrics import registry
+from bvae_tf.metrics.downstream import DownstreamScores
+from bvae_tf.metrics.fairness import FairnessResult
+from bvae_tf.metrics.irs import IRSResult
+from bvae_tf.metrics.unsupervised import UnsupervisedResult
 from tests import toy_metric
 from tests.helpers import slow
 
+RESULTS = {
+    "irs": IRSResult,
+    "unsupervised": UnsupervisedResult,
+    "downstream": DownstreamScores,
+    "fairness": FairnessResult,
+}
 TINY_SIZES = dict(num_train=300, num_test=150, num_points_train=60, num_points_eval=40, batch_size=8, num_variance=300)
 
 
@@ -77,3 +89,49 @@ class RegistryTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class FamiliesContract(unittest.TestCase):
+    """The metric families are registered metrics like the six, asked for by name only."""
+
+    FAMILIES = ("irs", "unsupervised", "downstream", "fairness")
+
+    def test_registered_but_not_default(self):
+        from bvae_tf.metrics import METRICS
+
+        self.assertEqual(registry.default_metrics(), ("mig", "zdiff", "zmin", "modularity", "dci", "sap"))
+        for name in self.FAMILIES:
+            self.assertFalse(METRICS[name].default, name)
+        self.assertEqual(evaluate.code_metrics(), ["mig", "modularity", "dci", "sap", "irs", "unsupervised"])
+        self.assertEqual(evaluate.code_metrics(defaults=True), ["mig", "modularity", "dci", "sap"])  # --codes default
+        # The default evaluation's identity is unchanged: its sizes are those of its own samplers.
+        self.assertEqual(set(evaluate.how_computed(EvalSpec())["sizes"]), set(TINY_SIZES))
+
+    def test_columns_sizes_and_options(self):
+        from bvae_tf.metrics import METRICS
+
+        for name in self.FAMILIES:
+            metric = METRICS[name]
+            fields = {f.name for f in dataclasses.fields(metric.sampler.sizes)}
+            result_fields = {f.name for f in dataclasses.fields(RESULTS[name])}
+            self.assertLessEqual({score.field for score in metric.scores}, result_fields, name)
+            fast, reference = dataclasses.asdict(metric.sampler.fast), dataclasses.asdict(metric.sampler.sizes)
+            self.assertTrue(all(fast[k] <= reference[k] for k in fields), name)
+            for view in metric.views:
+                self.assertIn(view.field, result_fields)
+        labelled = registry.score_labels()
+        self.assertEqual(labelled["gaussian_total_correlation"], "Gaussian TC")
+        self.assertEqual(
+            [c for c in labelled if c.startswith("downstream")],
+            ["downstream_lr_10000_mean_test_accuracy", "downstream_gbt_10000_mean_test_accuracy"],
+        )
+        tc = next(s for s in METRICS["unsupervised"].scores if s.column == "gaussian_total_correlation")
+        self.assertEqual((tc.low, tc.high, tc.higher_is_better), (0.0, None, False))
+        self.assertEqual(len(METRICS["downstream"].scores), 2 * 4 * 4)  # predictors x sizes x statistics
+        spec = EvalSpec.create(self.FAMILIES, preset="fast")
+        self.assertEqual(spec.sizes_of("downstream").downstream_max_train, 1_000)  # no gbt at 10,000 in fast
+        self.assertEqual(spec.option_values["fairness"], {"predictor": "gbt"})
+        spec = EvalSpec.create(["downstream"], options={"downstream.predictors": "gbt", "irs.diff_quantile": "0.5"})
+        self.assertEqual((spec.options_of("downstream").predictors, spec.options_of("irs").diff_quantile), ("gbt", 0.5))
+        with self.assertRaisesRegex(UserError, "--metric-option fairness: unknown predictor 'svm'"):
+            EvalSpec.create(["fairness"], options={"fairness.predictor": "svm"})

@@ -31,6 +31,7 @@ BETA_FIGURES = [
     "matrices.png",
     "reconstructions.png",
     "tradeoff_recon_vs_mig.png",
+    "metric_correlations.png",  # three trials or more
 ]
 
 
@@ -138,6 +139,7 @@ class ModelZooReportTest(unittest.TestCase):
             "matrices.png",
             "reconstructions.png",
             "tradeoff_recon_vs_mig.png",
+            "metric_correlations.png",
         ]
         self.assertEqual(self.figures(), sorted(expected))
         for name in expected:

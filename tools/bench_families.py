@@ -9,6 +9,12 @@ unsupervised scores on 10,000 points; the downstream task at training sizes 10, 
 points for both correlations; fairness at its reference sizes (10,000 training points, 100 test
 points per class) on a dataset whose observations are the factors themselves (so no rendering or
 encoder cost is included). ``--skip-gbt`` leaves out the gradient-boosting runs (the slow ones).
+
+    python tools/bench_families.py --registered [--preset fast] [--skip-gbt]
+
+times each registered family (irs, unsupervised, downstream, fairness) as `evaluate` runs it, at
+the preset's sizes (default reference), on a `from_factors` representation of dSprites (the same
+codes as above: no rendering or encoder), per metric: its scoring seconds, the images it drew.
 """
 
 import argparse
@@ -74,10 +80,41 @@ def timed(results, name, fn):
     log(f"{name}: {results[name]}")
 
 
+def registered(preset, skip_gbt):
+    """{metric: {seconds, images drawn, headline scores}} of each registered family through `evaluate`."""
+    from bvae_tf.evaluate import evaluate_representation
+    from bvae_tf.metrics import METRICS, from_factors
+
+    results = {}
+    options = {"downstream": {"predictors": "logistic_regression"}, "fairness": {"predictor": "logistic_regression"}}
+    for name in ("irs", "unsupervised", "downstream", "fairness"):
+        log(f"{name} ({preset}) ...")
+        report = evaluate_representation(
+            from_factors(representation), metrics=[name], preset=preset, options=options if skip_gbt else None
+        )
+        shown = [s.column for s in METRICS[name].scores if s.label]
+        results[name] = {
+            "seconds": round(report["time"]["score_s"], 3),
+            "images_drawn": report["num_images_drawn"],
+            "options": report["metric_options"].get(name),
+            "scores": {c: report["scores"][c] for c in shown},
+        }
+        log(f"{name}: {results[name]}")
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-gbt", action="store_true", help="leave out the gradient-boosting runs")
+    parser.add_argument("--registered", action="store_true", help="time the registered families through evaluate")
+    parser.add_argument("--preset", default="reference", choices=("reference", "fast"), help="with --registered")
     args = parser.parse_args()
+    if args.registered:
+        results = {"cpus": os.cpu_count(), "load_average_before": os.getloadavg(), "preset": args.preset}
+        results.update(registered(args.preset, args.skip_gbt))
+        results["load_average_after"] = os.getloadavg()
+        print(json.dumps(results, indent=1))
+        return
     predictors = ("logistic_regression",) if args.skip_gbt else ("logistic_regression", "gbt")
     results = {"cpus": os.cpu_count(), "load_average_before": os.getloadavg()}
     codes, factors = draw(10_000, 0)

@@ -10,6 +10,8 @@ import dataclasses
 import numpy as np
 
 from bvae_tf.metrics import utils
+from bvae_tf.metrics.registry import MatrixView, Metric, Score
+from bvae_tf.metrics.sampling import CODES
 
 
 @dataclasses.dataclass
@@ -67,3 +69,29 @@ def irs(codes, factors, diff_quantile=0.99):
         max_deviation=max_deviation,
         irs_matrix=matrix,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class IRSOptions:
+    diff_quantile: float = 0.99  # the quantile of |z - E[z | factor value]| (disentanglement_lib's)
+
+    def __post_init__(self):
+        if not 0.0 <= self.diff_quantile <= 1.0:
+            raise ValueError(f"diff_quantile must be in [0, 1], got {self.diff_quantile}")
+
+
+def _score(samples, options, seed):
+    return irs(samples.codes["train"], samples.factors["train"], options.diff_quantile)
+
+
+# One uniform sample, as the reference's 10,000 points: the code-based metrics' (`num_train`), so
+# IRS costs no extra encoding and scores `evaluate --codes` with factors too.
+METRIC = Metric(
+    "irs",
+    CODES,
+    _score,
+    (Score("irs", "irs", "IRS"), Score("num_active_dims", "irs_active_dims", high=None)),
+    options=IRSOptions(),
+    views=(MatrixView("irs_matrix", "IRS matrix", per_latent="disentanglement_scores"),),
+    default=False,
+)

@@ -58,6 +58,7 @@ class MatrixView:
     title: str
     per_latent: Optional[str] = None  # a [L] field written under each latent's tick
     latent_rows: bool = True  # the matrix is [latent, factor] (False: [factor, latent])
+    rows: str = "factor"  # what the drawn rows are: "factor", or "latent" for a [latent, latent] matrix
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Metric:
     options: Any = None
     views: tuple[MatrixView, ...] = ()
     default: bool = True  # scored when no --metrics are given (slow families are asked for by name)
+    cost: Optional[str] = None  # said in its progress line when scoring takes minutes, e.g. "about 10 min at ..."
 
 
 METRICS = {}

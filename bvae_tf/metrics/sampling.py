@@ -262,7 +262,8 @@ def score(samples, metrics, spec, progress=None):
     progress = Progress.of(progress)
     results, seconds = {}, {}
     for i, metric in enumerate(metrics, 1):
-        with progress.step(f"scoring {metric.name} ({i}/{len(metrics)})") as timing:
+        cost = f"; {metric.cost}" if metric.cost else ""
+        with progress.step(f"scoring {metric.name} ({i}/{len(metrics)}){cost}") as timing:
             results[metric.name] = metric.score(samples, spec.options_of(metric.name), spec.seed)
         seconds[metric.name] = timing["seconds"]
     return results, seconds

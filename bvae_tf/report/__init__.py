@@ -17,6 +17,9 @@ AnnealedVAE, FactorVAE, DIP-VAE-I/II, β-TCVAE), each swept over its main hyperp
    settings or over seeds), and "what this study shows": the settings whose interval does not
    overlap the baseline's (β=1 for β-VAE, else the model's lowest value).
 6. Reconstructions of the same inputs, and reconstruction loss against MIG (every seed a dot).
+7. The metrics' Spearman rank correlations with each other over the trials
+   (``metric_correlations.png``) and, when ``python -m bvae_tf.udr`` has written ``udr.csv``, UDR
+   against MIG and DCI (``udr.png``) and a table of each trial's UDR.
 
 A β-VAE-only sweep keeps the β study's file names: ``loss_{kl,recon,loss}.png``,
 ``traversals_beta<β>.png`` (nearest to ``--traversal-beta``), ``metrics_vs_beta.png``. Any other sweep names its per-model
@@ -31,6 +34,7 @@ import os
 from bvae_tf.errors import ArgumentParser
 from bvae_tf.files import write_text
 from bvae_tf.layout import ReportFolder, SweepFolder, trial_name
+from bvae_tf.report.families import family_figures
 from bvae_tf.report.figures import (
     plot_all,
     plot_comparison,
@@ -42,7 +46,7 @@ from bvae_tf.report.figures import (
     plot_traversals,
     spread_label,
 )
-from bvae_tf.report.html import SHARES_TITLE, TABLE_TITLE, write_html
+from bvae_tf.report.html import SHARES_TITLE, TABLE_TITLE, UDR_TITLE, write_html
 from bvae_tf.report.reading import (
     best_value,
     beta_only,
@@ -121,6 +125,8 @@ def make_report(sweep_dir, out_dir=None, traversal_beta=5.0):
     out_dir = out_dir or SweepFolder(sweep_dir).report
     os.makedirs(out_dir, exist_ok=True)
     figures = plot_all(results, histories, out_dir, traversal_beta)
+    more, udr = family_figures(results, sweep_dir, out_dir)
+    figures += [(f"Figure {len(figures) + i}: {caption}", name) for i, (caption, name) in enumerate(more, start=1)]
     table = summarize(results)
     write_text(ReportFolder(out_dir).summary_csv, table.to_csv())
     text = format_table(table)
@@ -133,9 +139,11 @@ def make_report(sweep_dir, out_dir=None, traversal_beta=5.0):
     lines += [f"## {TABLE_TITLE}", "", markdown(text), ""]
     if not shares.empty:
         lines += [f"## {SHARES_TITLE}", "", markdown(shares), ""]
+    if udr is not None:
+        lines += [f"## {UDR_TITLE}", "", markdown(udr), ""]
     lines += [f"## {caption}\n\n![{caption}]({name})\n" for caption, name in figures]
     write_text(ReportFolder(out_dir).summary_md, "\n".join(lines))
-    write_html(out_dir, figures, text, title, notes, shown, shares)
+    write_html(out_dir, figures, text, title, notes, shown, shares, [(UDR_TITLE, udr)] if udr is not None else ())
     clear_loaded()
     return out_dir
 

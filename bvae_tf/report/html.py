@@ -7,6 +7,7 @@ from bvae_tf.files import write_text
 from bvae_tf.layout import ReportFolder
 
 SHARES_TITLE = "Where each metric's variance lies: between settings, or within a setting (over seeds)"
+UDR_TITLE = "UDR of each trial against the other trials of its model (python -m bvae_tf.udr)"
 TABLE_TITLE = "Table 1: metrics per model and setting (mean [95 % interval] over n seeds; the mean alone for one seed)"
 
 
@@ -15,9 +16,9 @@ def _table(frame):
     return f"<div class='wide'>{frame.to_html()}</div>"
 
 
-def write_html(out_dir, figures, table_text, title, notes=(), findings=(), shares=None):
-    """One self-contained page: the notes, "what this study shows", Table 1 and the variance
-    shares as HTML tables, every PNG embedded as base64."""
+def write_html(out_dir, figures, table_text, title, notes=(), findings=(), shares=None, tables=()):
+    """One self-contained page: the notes, "what this study shows", Table 1, the variance
+    shares and ``tables`` [(title, frame)] as HTML tables, every PNG embedded as base64."""
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         "<style>body{font-family:sans-serif;max-width:1200px;margin:auto;padding:0 8px}img{max-width:100%}"
@@ -33,6 +34,8 @@ def write_html(out_dir, figures, table_text, title, notes=(), findings=(), share
     parts += [f"<h2>{html.escape(TABLE_TITLE)}</h2>", _table(table_text)]
     if shares is not None and not shares.empty:
         parts += [f"<h2>{html.escape(SHARES_TITLE)}</h2>", _table(shares)]
+    for caption, frame in tables:
+        parts += [f"<h2>{html.escape(caption)}</h2>", _table(frame)]
     for caption, name in figures:
         with open(ReportFolder(out_dir).figure(name), "rb") as f:
             encoded = base64.b64encode(f.read()).decode("ascii")
