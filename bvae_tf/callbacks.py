@@ -34,6 +34,12 @@ from bvae_tf.images import label_rows, tile, traversal_grid, with_channels
 from bvae_tf.progress import format_seconds
 
 
+def to_numpy(value):
+    """A tensor or variable as a numpy array. (keras.ops.convert_to_numpy calls np.array on the
+    tensor, which numpy 2 answers with a DeprecationWarning about TensorFlow's ``__array__``.)"""
+    return np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+
+
 class TensorBoardImages(keras.callbacks.Callback):
     """Each epoch: the model's hyperparameters (e.g. β) and the learning rate into the logs (so Keras' TensorBoard and CSVLogger
     record them), then images of inputs vs reconstructions, the latent traversal of the first
@@ -56,14 +62,14 @@ class TensorBoardImages(keras.callbacks.Callback):
         self.writer.close()
 
     def decode(self, latents):
-        return keras.ops.convert_to_numpy(keras.ops.sigmoid(self.model.decoder(latents)))
+        return to_numpy(keras.ops.sigmoid(self.model.decoder(latents)))
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         logs.update(self.model.hyperparameters())
-        logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        logs["learning_rate"] = float(to_numpy(self.model.optimizer.learning_rate))
         mean, _ = self.model.encoder(self.images)
-        mean = keras.ops.convert_to_numpy(mean)
+        mean = to_numpy(mean)
         shown = self.images[: self.max_images]
         pairs = np.concatenate([shown, self.decode(mean[: len(shown)])])
         prefix = "val_" if "val_kl_0" in logs else ""
@@ -375,7 +381,7 @@ class Backup(keras.callbacks.Callback):
         os.makedirs(self.folder, exist_ok=True)
         weights = f"epoch-{epoch + 1}.weights.h5"
         save_weights(self.model, os.path.join(self.folder, weights))
-        seeds = [keras.ops.convert_to_numpy(v).tolist() for v in _seed_states(self.model)]
+        seeds = [to_numpy(v).tolist() for v in _seed_states(self.model)]
         write_json(os.path.join(self.folder, BACKUP_STATE), {"epoch": epoch + 1, "weights": weights, "seeds": seeds})
         for name in os.listdir(self.folder):
             if name.endswith(".weights.h5") and name != weights:

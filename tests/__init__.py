@@ -21,3 +21,6 @@ class _DropMessage(logging.Filter):
 # tensorflow_datasets warns, once per builder, that a dataset folder the tests build (no
 # dataset_info.json: they hold only the files we read) is not a full TFDS download.
 logging.getLogger("absl").addFilter(_DropMessage(r"^Variant folder .* has no dataset_info\.json$"))
+# TensorFlow warns when a test builds and fits many small models in one process (each its own
+# traced step): expected here, and no sign of a problem in bvae_tf.
+logging.getLogger("tensorflow").addFilter(_DropMessage(r"triggered tf\.function retracing"))

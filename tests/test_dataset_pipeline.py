@@ -58,17 +58,18 @@ class TrainingStreamTest(unittest.TestCase):
 class ColourModelTest(unittest.TestCase):
     def test_trained_exported_evaluated_on_its_dataset_and_refused_on_another(self):
         tmp = tempfile.mkdtemp()
-        run = train(
-            dataset="color_dsprites",
-            subset=64,
-            val_size=32,
-            epochs=1,
-            latent_dim=3,
-            verbose=0,
-            runs_dir=f"{tmp}/runs",
-            saved_models_dir=f"{tmp}/sm",
-            data_dir=f"{tmp}/data",
-        )
+        with contextlib.redirect_stdout(io.StringIO()):  # the epoch's summary line
+            run = train(
+                dataset="color_dsprites",
+                subset=64,
+                val_size=32,
+                epochs=1,
+                latent_dim=3,
+                verbose=0,
+                runs_dir=f"{tmp}/runs",
+                saved_models_dir=f"{tmp}/sm",
+                data_dir=f"{tmp}/data",
+            )
         model = SavedModel(run.saved_model)
         self.assertEqual(model.call("encode", np.zeros((2, 64, 64, 3)))["mean"].shape, (2, 3))
         self.assertEqual(model.call("decode", np.zeros((2, 3)))["probs"].shape, (2, 64, 64, 3))
