@@ -154,5 +154,6 @@ def check_writable_folder(path, flag):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
         raise UserError(f"{flag}: {existing} is a file, not a folder; choose a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
+    # The effective user's rights (a process that dropped privileges, e.g. a service, writes as it).
+    if not os.access(existing, os.W_OK | os.X_OK, effective_ids=os.access in os.supports_effective_ids):
         raise UserError(f"{flag}: cannot write under {existing} (permission denied); choose a folder you can write")
