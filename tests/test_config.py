@@ -161,6 +161,17 @@ class SweepConfigTest(unittest.TestCase):
         older["training"]["epochs"] = 3  # a setting it had keeps its value, so the difference shows
         self.assertEqual(SweepConfig.upgrade(older)["training"]["epochs"], 3)
 
+    def test_a_learning_rate_per_model(self):
+        settings = [("beta_vae", 4.0), ("annealed_vae", 25.0)]
+        plain = SweepConfig(settings, training=TrainConfig(epochs=2))
+        rated = SweepConfig(settings, training=TrainConfig(epochs=2), learning_rates={"annealed_vae": 1e-4})
+        self.assertEqual(rated.trial("annealed_vae", 25.0, 0, "r", "s").learning_rate, 1e-4)
+        self.assertEqual(rated.trial("beta_vae", 4.0, 0, "r", "s").learning_rate, 1e-3)
+        self.assertNotIn("learning_rates", plain.to_dict())  # a sweep.json of before still matches
+        self.assertEqual(rated.to_dict()["learning_rates"], {"annealed_vae": 1e-4})
+        with self.assertRaisesRegex(UserError, "learning rate of annealed_vae must be a positive number"):
+            SweepConfig(settings, learning_rates={"annealed_vae": 0})
+
     def test_sweep_json_with_the_older_dci_model_key_still_matches(self):
         sweep = SweepConfig(beta_grid(1), evaluation=EvalSpec.create(["mig", "dci"], "fast", dci_model="fast"))
         identity = json.loads(json.dumps(sweep.to_dict()))
