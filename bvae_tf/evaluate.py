@@ -24,8 +24,8 @@ from bvae_tf.config import EvalSpec, flag_name
 from bvae_tf.data import DATASETS, get_dataset
 from bvae_tf.encodings import ModelEncodings, model_hash
 from bvae_tf.errors import ArgumentParser, UserError, run_cli
-from bvae_tf.evaluation_folder import default_out, evaluation_folder, file_sha256
-from bvae_tf.files import check_writable_folder
+from bvae_tf.evaluation_folder import default_out, evaluation_folder
+from bvae_tf.files import check_writable_folder, file_sha256
 from bvae_tf.layout import ModelFolder
 from bvae_tf.metrics import registry, sampling, utils
 from bvae_tf.metrics.dci import MODELS as DCI_MODELS

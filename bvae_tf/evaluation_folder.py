@@ -51,14 +51,6 @@ def default_out(spec, model=None, codes=None):
     return os.path.join(os.path.dirname(os.path.abspath(codes)), "evaluations", f"{stem}-{settings_name(spec)}")
 
 
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_previous(out_dir):
     """The ``metrics.json`` of the evaluation in ``out_dir``, or None if there is none. A file of
     that name that is not an evaluation's (empty, not JSON, not an object) is a UserError: it

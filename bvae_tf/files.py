@@ -5,6 +5,7 @@ that is still running (a sweep worker may be writing beside us); folders get the
 user's umask gives (not ``tempfile.mkdtemp``'s 0700), so other users can read what we publish.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -142,6 +143,15 @@ def write_text(path, text):
 def write_json(path, payload):
     """JSON with numpy numbers and other objects written as numbers or strings."""
     write_text(path, json.dumps(payload, indent=2, default=lambda x: float(x) if hasattr(x, "__float__") else str(x)))
+
+
+def file_sha256(path, chunk=1 << 22):
+    """The SHA-256 of a file's bytes, read in chunks (data files can be gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def check_writable_folder(path, flag):

@@ -18,13 +18,13 @@ that is the deterministic part, which ``observe`` turns into observations.
 numpy only: TensorFlow is not imported here.
 """
 
-import hashlib
 import importlib
 import os
 
 import numpy as np
 
 from bvae_tf.errors import UserError
+from bvae_tf.files import file_sha256
 
 IMAGE_SIZE = 64
 DATA_ROOT_ENV = "BVAE_TF_DATA"
@@ -137,14 +137,6 @@ class GroundTruthData:
                 for path in self.source_files()
             ],
         }
-
-
-def file_sha256(path, chunk=1 << 22):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def data_root(root=None):

@@ -6,7 +6,6 @@ order) and a function giving 0/1 uint8 images for any of them, so everything dow
 """
 
 import dataclasses
-import hashlib
 import os
 import socket
 import zipfile
@@ -18,6 +17,7 @@ import numpy as np
 
 from bvae_tf.data import dsprites
 from bvae_tf.errors import UserError
+from bvae_tf.files import file_sha256
 
 SOURCES = ("render", "npz", "hdf5", "tfds")
 OFFICIAL_HDF5_NAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.hdf5"
@@ -39,14 +39,6 @@ class Source:
     def describe(self):
         """What identifies the source's content (not its path: a moved file is the same source)."""
         return {"name": self.name, "sha256": self.sha256, "num_images": int(len(self.indices))}
-
-
-def file_sha256(path, chunk=1 << 22):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def render_source():

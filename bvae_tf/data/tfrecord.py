@@ -22,9 +22,9 @@ from tqdm import tqdm
 
 from bvae_tf.data import dsprites
 from bvae_tf.data.ground_truth import get_dataset
-from bvae_tf.data.sources import Source, file_sha256
+from bvae_tf.data.sources import Source
 from bvae_tf.errors import UserError
-from bvae_tf.files import make_temp_dir, write_json
+from bvae_tf.files import file_sha256, make_temp_dir, write_json
 
 FORMAT_VERSION = 1
 MANIFEST = "dataset.json"
