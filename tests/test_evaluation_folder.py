@@ -196,7 +196,9 @@ class ModelFolderTest(unittest.TestCase):
             os.chmod(self.model, 0o755)
         self.assertEqual(code, 2)
         self.assertEqual(len(lines), 1, lines)
-        self.assertRegex(lines[0], r"^error: --out \(default .*\): cannot write under .*model \(permission denied\)")
+        self.assertRegex(
+            lines[0], r"^error: --out \(default .*\): cannot write under .*model(/evaluations)? \(permission denied\)"
+        )
 
     def test_writing_into_a_given_folder_checks_its_settings_again(self):
         out = os.path.join(self.tmp, "again")
