@@ -32,6 +32,8 @@ from bvae_tf.metrics.dci import MODELS as DCI_MODELS
 from bvae_tf.progress import Progress, format_seconds
 from bvae_tf.saved_model import SavedModel
 
+ENCODE_BATCH = 1024  # images per encoder call
+
 
 def _versions():
     import sklearn
@@ -149,7 +151,7 @@ def evaluate_representation(represent, spec=None, progress=False, dataset=None, 
     return report
 
 
-def evaluate_model(path, spec=None, encode_batch=1024, cache=True, progress=False, dataset=None, **options):
+def evaluate_model(path, spec=None, encode_batch=ENCODE_BATCH, cache=True, progress=False, dataset=None, **options):
     """`evaluate_representation` of a SavedModel's encoder mean; adds ``model`` and ``encodings``
     to the dict.
 
@@ -462,7 +464,9 @@ def main(argv=None):
             flag_name(name), type=int, dest=name, help=f"override the preset (reference: {reference[name]})"
         )
     add_metric_option_arguments(parser)
-    parser.add_argument("--encode-batch", type=int, default=1024, help="images per encoder call (default 1024)")
+    parser.add_argument(
+        "--encode-batch", type=int, default=ENCODE_BATCH, help=f"images per encoder call (default {ENCODE_BATCH})"
+    )
     parser.add_argument(
         "--no-cache",
         action="store_true",

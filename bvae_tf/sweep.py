@@ -36,7 +36,9 @@ from bvae_tf.config import MODELS, REPORT_BETAS, EvalSpec, SweepConfig, TrainCon
 from bvae_tf.data import prepare_data
 from bvae_tf.errors import ArgumentParser, UserError, run_cli
 from bvae_tf.evaluate import (
+    ENCODE_BATCH,
     add_metric_option_arguments,
+    check_memory,
     evaluate_model,
     model_source,
     parse_metric_options,
@@ -355,6 +357,7 @@ def run_sweep(sweep):
     """Run (or resume) every trial of ``sweep``; returns the results table (None on a worker)."""
     folder = SweepFolder(sweep.out_dir)
     check_writable_folder(folder.path, "--out")
+    check_memory(sweep.evaluation, ENCODE_BATCH)  # metric sizes: before hours of training, not after
     # Check every training flag (and a first trial's resumability) before anything is written.
     check_run(sweep.trial(*sweep.settings[0], sweep.seeds[0], folder.runs, folder.saved_models))
     prepare_data(sweep.training.data)  # once, before any trial (workers reuse it)

@@ -138,6 +138,23 @@ class CodesFolderTest(unittest.TestCase):
                 self.assertFalse(os.path.exists(self.path("big")))
 
 
+class SweepSizesTest(unittest.TestCase):
+    def test_a_sweep_checks_its_metric_sizes_before_training(self):
+        from bvae_tf.config import EvalSpec, SweepConfig, TrainConfig
+        from bvae_tf.sweep import run_sweep
+
+        out = os.path.join(tempfile.mkdtemp(), "sweep")
+        config = SweepConfig(
+            [("beta_vae", 1.0)],
+            out_dir=out,
+            training=TrainConfig(epochs=1, verbose=0),
+            evaluation=EvalSpec.create(preset="fast", sizes={"num_train": 99_999_999_999}),
+        )
+        with self.assertRaisesRegex(UserError, r"these sizes need about [\d,]+ GiB of memory"):
+            run_sweep(config)
+        self.assertFalse(os.path.exists(out))
+
+
 class ModelFolderTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
