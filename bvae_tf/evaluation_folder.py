@@ -121,7 +121,12 @@ def evaluation_folder(out_dir, identity, overwrite):
             temp = make_temp_dir(os.path.join(out_dir, "evaluation"))
             try:
                 for name, dump in files.items():
-                    dump(os.path.join(temp, name))
+                    try:
+                        dump(os.path.join(temp, name))
+                    except OSError as error:  # a full disk's error names no file: name the one asked for
+                        if error.filename is None or str(error.filename).startswith(temp):
+                            error.filename = os.path.join(out_dir, name)
+                        raise
                 write_json(os.path.join(temp, "metrics.json"), {**report, "files": names})
                 for name in [*files, "metrics.json"]:  # metrics.json last: it says the rest is there
                     os.replace(os.path.join(temp, name), os.path.join(out_dir, name))
