@@ -12,7 +12,7 @@ from bvae_tf.errors import EXIT_USER_ERROR, run_cli
 
 # stage: what it does, in one line
 STAGES = {
-    "data": "prepare (or check) a dSprites data folder: sharded TFRecords of a seeded subset",
+    "data": "prepare (or check) a dataset's folder: sharded TFRecords of a seeded subset (--dataset)",
     "train": "train one model (β-VAE or another of the zoo): a run folder and a SavedModel",
     "evaluate": "score a SavedModel (or codes) with the disentanglement metrics",
     "sweep": "train and score a grid of models x seeds with keras-tuner: results.csv",
@@ -45,7 +45,9 @@ def run_stage(stage, argv=None):
     if stage == "train":  # Ctrl-C says how to resume
         arguments = sys.argv[1:] if argv is None else argv
         interrupted = lambda: module.resume_hint(arguments)  # noqa: E731
-    return run_cli(module.main, argv, interrupted=interrupted)
+    result = run_cli(module.main, argv, interrupted=interrupted)
+    # A main returns its exit code, or (evaluate, report) its result for Python callers: success.
+    return result if isinstance(result, int) else 0
 
 
 # The console scripts of setup.cfg: bvae-<stage> = bvae_tf.__main__:<stage>.

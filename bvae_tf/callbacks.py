@@ -171,9 +171,10 @@ class NaNGuard(keras.callbacks.Callback):
             self.nan_epoch = self.epoch + 1
             self.model.stop_training = True
             self.model.set_weights(self.good_weights)
+            kept = f"the weights from the end of epoch {self.epoch}" if self.epoch else "the initial weights"
             print(
                 f"\nloss became {loss} in epoch {self.nan_epoch} (batch {batch + 1}): stopped, "
-                f"keeping the weights from the end of epoch {self.epoch}. Try a lower "
+                f"keeping {kept}. Try a lower "
                 "--learning-rate, --precision float32, a larger --batch-size or a smaller --beta.",
                 flush=True,
             )

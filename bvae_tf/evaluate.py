@@ -4,9 +4,10 @@
     python -m bvae_tf.evaluate --codes codes.npz
 
 Works on any SavedModel with an ``encode`` or ``gaussian_encoder`` signature (float32 images
-[N, 64, 64, 1] in {0, 1} -> dict with ``mean``), loaded with `tf.saved_model.load` (no model
-class needed), or on precomputed codes. Writes ``metrics.json``, ``matrices.npz`` and one CSV per
-matrix beside the model (or under ``--out``) and prints a table.
+[N, 64, 64, C] in [0, 1] -> dict with ``mean``), loaded with `tf.saved_model.load` (no model
+class needed), or on precomputed codes. Writes ``metrics.json``, ``matrices.npz``, one CSV per
+matrix and the figures into a folder per settings (``<model>/evaluations/<settings>/``,
+``<folder of the .npz>/evaluations/<stem>-<settings>/``, or ``--out``) and prints a table.
 """
 
 import dataclasses
@@ -447,7 +448,10 @@ def main(argv=None):
     parser = ArgumentParser(prog="python -m bvae_tf.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("model", nargs="?", help="SavedModel folder, e.g. saved_models/<run>")
     parser.add_argument("--codes", help=".npz with `codes` [N, L] + `factors` [N, 5], or `codes` for the whole grid")
-    parser.add_argument("--out", help="output folder (default: the model folder, or the .npz's folder)")
+    parser.add_argument(
+        "--out",
+        help="output folder (default: <model>/evaluations/<settings>/, or <the .npz's folder>/evaluations/<stem>-<settings>/)",
+    )
     parser.add_argument(
         "--metrics", default=None, help=f"comma-separated, from {','.join(registry.METRICS)} (default: all)"
     )

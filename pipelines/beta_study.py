@@ -25,7 +25,7 @@ FULL = {
     "preset": "reference",
 }
 # The cheapest settings found where the study shows something on a 2-core CPU: β=1 keeps all 10
-# latents, β=50 keeps 3, and β=1 reconstructs recognisable shapes (README, "The whole study").
+# latents, β=50 keeps 3, and β=1 reconstructs recognisable shapes (docs/results.md, "The quick study").
 QUICK = {"betas": [1, 5, 50], "seeds": [0], "epochs": 12, "subset": 10_000, "val_size": 1_000, "preset": "fast"}
 # Measured on the quiet 2-core CPU machine (python -m tools.bench.train: ~1,000 images/s in a real epoch;
 # tools/bench_metrics.py: fast 21 s, reference 250 s cold); under load both are up to 2x slower.

@@ -6,6 +6,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import tempfile
 import unittest
 
 from bvae_tf.__main__ import MODULES, STAGES
@@ -80,6 +81,31 @@ class ConsoleScriptsTest(unittest.TestCase):
         )
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("usage: python -m bvae_tf.runs [-h] [FOLDER ...]", out.stdout)
+
+    def test_a_stage_that_returns_its_result_exits_0(self):
+        # evaluate's main returns the report (for Python callers): the command must still exit 0.
+        import numpy as np
+
+        from bvae_tf.data.dsprites import DSprites
+
+        with tempfile.TemporaryDirectory() as tmp:
+            factors = DSprites.sample_factors(300, 0)
+            np.savez(os.path.join(tmp, "codes.npz"), codes=factors.astype(float), factors=factors)
+            script = (
+                "import sys; from bvae_tf.__main__ import evaluate; "
+                f"sys.argv = ['bvae-evaluate', '--codes', {os.path.join(tmp, 'codes.npz')!r}, '--metrics', 'mig', "
+                "'--preset', 'fast', '--quiet']; sys.exit(evaluate())"
+            )
+            out = subprocess.run(
+                [sys.executable, "-c", script],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": ROOT},
+            )
+        self.assertEqual(out.returncode, 0, out.stderr[-2000:])
+        self.assertNotIn("'scores'", out.stderr)
 
 
 if __name__ == "__main__":
