@@ -35,6 +35,16 @@ def scored(argv):
     return code, [line for line in stderr.getvalue().splitlines() if line.strip()]
 
 
+def contents(folder):
+    """{name: bytes} of the files in ``folder`` (less the lock file)."""
+    found = {}
+    for name in os.listdir(folder):
+        if name != ".lock":
+            with open(os.path.join(folder, name), "rb") as f:
+                found[name] = f.read()
+    return found
+
+
 class CodesFolderTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp()
@@ -114,7 +124,7 @@ class CodesFolderTest(unittest.TestCase):
     def test_a_full_disk_while_writing_leaves_the_previous_evaluation_whole(self):
         out = self.path("full")
         self.assertEqual(scored(["--codes", self.path("a.npz"), "--out", out, *QUICK])[0], 0)
-        before = {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out) if name != ".lock"}
+        before = contents(out)
         real = np.savez
 
         def full(*args, **kwargs):
@@ -125,7 +135,7 @@ class CodesFolderTest(unittest.TestCase):
             code, lines = scored(["--codes", self.path("a.npz"), "--out", out, *QUICK, "--seed", "1", "--overwrite"])
         self.assertEqual(code, 2)
         self.assertIn("No space left on device", lines[-1])
-        after = {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out) if name != ".lock"}
+        after = contents(out)
         self.assertEqual(after, before)  # every file of the previous evaluation, and no temporary
 
     def test_sizes_beyond_memory_are_refused_before_any_work(self):
