@@ -177,7 +177,7 @@ class Evaluate(unittest.TestCase):
         self.assertIn("encoding: done", result.stderr)
         defaults = registry.default_metrics()
         for i, name in enumerate(defaults, 1):
-            self.assertRegex(result.stderr, rf"scoring {name} \({i}/{len(defaults)}\): \d+\.\d s")
+            self.assertRegex(result.stderr, rf"scoring {name} \({i}/{len(defaults)}\): (\d+\.\d s|\d+m \d\ds)")
         self.assertNotIn("scoring", result.stdout)
         self.assertEqual(report["encodings"]["status"], "missing")
         self.assertEqual(report["encodings"]["encoded"], report["num_images_distinct"])
