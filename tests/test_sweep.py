@@ -204,7 +204,8 @@ class SweepTest(unittest.TestCase):
         self.assertTrue(results["mig"].notna().all())
         for row in results.itertuples():
             self.assertFalse(os.path.isabs(row.saved_model))  # relative: the sweep folder can move
-            with open(os.path.join(self.out, row.saved_model, "metrics.json")) as f:
+            self.assertFalse(os.path.isabs(row.evaluation))
+            with open(os.path.join(self.out, row.evaluation, "metrics.json")) as f:
                 self.assertIn("mig", json.load(f)["scores"])
 
 

@@ -486,7 +486,7 @@ class InterruptTest(unittest.TestCase):
             resumed = run_module(shlex.split(last.split("continue it with: python -m bvae_tf.train ")[1]), tmp)
             self.assertEqual(resumed.returncode, 0, resumed.stderr[-3000:])
             history = pd.read_csv(f"{tmp}/runs/beta_vae_beta1_seed0/history.csv")
-            self.assertEqual(list(history["epoch"]), [0, 1, 2])  # each epoch once
+            self.assertEqual(list(history["epoch"]), [1, 2, 3])  # each epoch once, counted from 1
 
 
 TWO_WORKERS = textwrap.dedent("""

@@ -49,7 +49,9 @@ def irs(codes, factors, diff_quantile=0.99):
     if not 0.0 <= diff_quantile <= 1.0:
         raise ValueError(f"diff_quantile must be in [0, 1], got {diff_quantile}")
     groups = utils.histogram_discretize(factors)
-    active = codes.var(axis=0) > 0
+    # Active: a latent that takes two values. (The reference tests var > 0, which a constant column
+    # can pass by rounding, its deviations from the mean then ~1e-17 or 0: a division by 0 below.)
+    active = np.ptp(codes, axis=0) > 0
     z = codes[:, active]
     max_deviation = np.zeros(codes.shape[1])
     max_deviation[active] = np.abs(z - z.mean(axis=0)).max(axis=0)
