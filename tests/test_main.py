@@ -60,6 +60,22 @@ class MainTest(unittest.TestCase):
         )
 
 
+def as_command(stage, args):
+    """What the installed bvae-<stage> does: call its function with the arguments in sys.argv and
+    exit with what it returns."""
+    script = (
+        f"import sys; from bvae_tf.__main__ import {stage}; sys.argv = ['bvae-{stage}', *{args!r}]; sys.exit({stage}())"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+
+
 class ConsoleScriptsTest(unittest.TestCase):
     def test_every_stage_has_a_command_that_resolves_to_a_callable(self):
         scripts = console_scripts()
@@ -70,15 +86,7 @@ class ConsoleScriptsTest(unittest.TestCase):
 
     def test_a_command_runs_its_stage(self):
         # What the installed bvae-runs does: call the function with the command's arguments in sys.argv.
-        script = "import sys; from bvae_tf.__main__ import runs; sys.argv = ['bvae-runs', '--help']; runs()"
-        out = subprocess.run(
-            [sys.executable, "-c", script],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": ROOT},
-        )
+        out = as_command("runs", ["--help"])
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("usage: python -m bvae_tf.runs [-h] [FOLDER ...]", out.stdout)
 
@@ -91,19 +99,8 @@ class ConsoleScriptsTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             factors = DSprites.sample_factors(300, 0)
             np.savez(os.path.join(tmp, "codes.npz"), codes=factors.astype(float), factors=factors)
-            script = (
-                "import sys; from bvae_tf.__main__ import evaluate; "
-                f"sys.argv = ['bvae-evaluate', '--codes', {os.path.join(tmp, 'codes.npz')!r}, '--metrics', 'mig', "
-                "'--preset', 'fast', '--quiet']; sys.exit(evaluate())"
-            )
-            out = subprocess.run(
-                [sys.executable, "-c", script],
-                capture_output=True,
-                text=True,
-                timeout=300,
-                cwd=ROOT,
-                env={**os.environ, "PYTHONPATH": ROOT},
-            )
+            codes = os.path.join(tmp, "codes.npz")
+            out = as_command("evaluate", ["--codes", codes, "--metrics", "mig", "--preset", "fast", "--quiet"])
         self.assertEqual(out.returncode, 0, out.stderr[-2000:])
         self.assertNotIn("'scores'", out.stderr)
 
