@@ -71,22 +71,19 @@ def read_previous(out_dir):
     return previous
 
 
-def previous_files(previous):
-    """The files an earlier evaluation wrote: listed in its metrics.json, or (written before the
-    list existed) metrics.json, matrices.npz and one CSV per matrix it held."""
+def previous_files(previous, out_dir):
+    """The files an earlier evaluation in ``out_dir`` wrote: listed in its metrics.json, or (written
+    before the list existed) metrics.json, matrices.npz and one CSV per matrix its matrices.npz holds."""
     if previous is None:
         return set()
     if isinstance(previous.get("files"), list):
         return {name for name in previous["files"] if isinstance(name, str) and os.sep not in name}
-    return {"metrics.json", "matrices.npz"} | {f"{name}.csv" for name in previous.get("matrix_names", [])}
-
-
-def _legacy_matrix_names(out_dir):
     try:
         with np.load(ScoresFolder(out_dir).matrices) as data:
-            return list(data.files)
+            matrices = list(data.files)
     except (OSError, ValueError):
-        return []
+        matrices = []
+    return {"metrics.json", "matrices.npz"} | {f"{name}.csv" for name in matrices}
 
 
 def check_replaceable(out_dir, identity, overwrite):
@@ -114,9 +111,8 @@ def evaluation_folder(out_dir, identity, overwrite):
         check_replaceable(out_dir, identity, overwrite)
 
         def write(report, files):
-            previous = check_replaceable(out_dir, identity, overwrite)
-            if previous is not None and "files" not in previous:
-                previous["matrix_names"] = _legacy_matrix_names(out_dir)
+            # Read before anything is replaced (an older evaluation's list comes from its matrices.npz).
+            stale = previous_files(check_replaceable(out_dir, identity, overwrite), out_dir)
             names = sorted({*files, "metrics.json"})
             temp = make_temp_dir(os.path.join(out_dir, "evaluation"))
             try:
@@ -132,7 +128,7 @@ def evaluation_folder(out_dir, identity, overwrite):
                     os.replace(os.path.join(temp, name), os.path.join(out_dir, name))
             finally:
                 shutil.rmtree(temp, ignore_errors=True)
-            for name in previous_files(previous) - set(names):
+            for name in stale - set(names):
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(os.path.join(out_dir, name))
 
