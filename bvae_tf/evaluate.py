@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 import bvae_tf
-from bvae_tf import evaluation_figures
+from bvae_tf import evaluation_figures, saved_model
 from bvae_tf.config import EvalSpec, flag_name
 from bvae_tf.data import DATASETS, get_dataset
 from bvae_tf.encodings import ModelEncodings, model_hash
@@ -31,7 +31,6 @@ from bvae_tf.layout import ModelFolder
 from bvae_tf.metrics import registry, sampling, utils
 from bvae_tf.metrics.dci import MODELS as DCI_MODELS
 from bvae_tf.progress import Progress, format_seconds
-from bvae_tf.saved_model import SavedModel
 
 ENCODE_BATCH = 1024  # images per encoder call
 
@@ -167,7 +166,7 @@ def evaluate_model(path, spec=None, encode_batch=ENCODE_BATCH, cache=True, progr
     dataset = dataset_of(spec, dataset)
     progress = Progress.of(progress)
     represent = ModelEncodings(
-        SavedModel(path), batch_size=encode_batch, cache=cache, progress=progress, dataset=dataset
+        saved_model.load(path), batch_size=encode_batch, cache=cache, progress=progress, dataset=dataset
     )
     on = "" if dataset.name == "dsprites_full" else f" on {dataset.name}"
     progress.note(f"evaluating {path}{on}: {', '.join(spec.metrics)}; preset {spec.preset}, seed {spec.seed}")
@@ -295,8 +294,8 @@ def evaluation_files(report, model=None, dataset=None):
     if figure is not None:
         files["matrices.png"] = evaluation_figures.png_writer(figure)
     if model is not None:
-        saved = SavedModel(model)
-        if {"encode", "decode"} <= set(saved.signatures):  # a model exported elsewhere may only encode
+        saved = saved_model.load(model)
+        if saved.decoder() is not None:  # a model exported elsewhere may only encode
             files["traversal.png"] = _traversal_writer(
                 saved, model, arrays, title, dataset or get_dataset(report["dataset"])
             )
@@ -309,7 +308,7 @@ def _traversal_writer(saved, model, matrices, title, dataset):
     kl = np.asarray(card.get("kl_per_latent") or [], np.float64) if card else np.zeros(0)
     image = sampling.example_observations(dataset, 1)[0]
     if kl.size == 0 or not np.isfinite(kl).all():
-        kl = np.zeros(int(saved.call("encode", image[None])["mean"].shape[1]))
+        kl = np.zeros(saved.encoder(image.shape[-1])(image[None]).shape[1])
     figure = evaluation_figures.traversal_figure(
         saved,
         image,
@@ -518,7 +517,7 @@ def main(argv=None):
         source, with_sizes = codes_source(args.codes), factors is None
     else:
         spec = EvalSpec.create(**options)
-        SavedModel.check(args.model)
+        saved_model.SavedModel.check(args.model)
         check_model(args.model, args.allow_diverged)
         source, with_sizes = model_source(args.model), True
     dataset = get_dataset(spec.dataset, data_root=args.data_root)  # a missing file: one line, before any work

@@ -55,8 +55,8 @@ def traversal_panel(ax, model, image, kl, factor_names, mi=None, values=TRAVERSA
     """Latent traversal of ``image`` [64, 64, C] by a SavedModel (`bvae_tf.saved_model.SavedModel`):
     rows sorted by ``kl`` (per latent), labelled with the latent, its KL and (given ``mi``
     [L, K], normalized MI) the factor it informs most."""
-    code = model.call("encode", image[None].astype(np.float32))["mean"][0]
-    grid, order = traversal_grid(lambda z: model.call("decode", z)["probs"], code, kl_per_latent=kl, values=values)
+    code = model.encoder(image.shape[-1])(image[None].astype(np.float32))[0]
+    grid, order = traversal_grid(model.decoder(), code, kl_per_latent=kl, values=values)
     ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
     labels = []
     for latent in order:

@@ -5,11 +5,13 @@ report also decodes and reconstructs. Signatures are called with numpy arrays wh
 input is named, and return dicts of numpy arrays.
 """
 
+import functools
 import os
 
 from bvae_tf.errors import UserError
 
 ENCODERS = ("encode", "gaussian_encoder")
+DECODERS = (("decode", "probs"), ("decoder", "images"))  # (signature, output in [0, 1]): ours, then the reference's
 
 
 class SavedModel:
@@ -54,6 +56,15 @@ class SavedModel:
         (name,) = fn.structured_input_signature[1]
         return {key: value.numpy() for key, value in fn(**{name: tf.constant(array, tf.float32)}).items()}
 
+    def decoder(self):
+        """The decoder as a numpy function of latents [N, L] -> images in [0, 1], or None when the
+        SavedModel cannot decode (a model exported elsewhere may only encode)."""
+        for name, output in DECODERS:
+            fn = self.signatures.get(name)
+            if fn is not None and len(fn.structured_input_signature[1]) == 1 and output in fn.structured_outputs:
+                return lambda latents, name=name, output=output: self.call(name, latents)[output]
+        return None
+
     def encoder(self, channels=1):
         """The posterior mean as a numpy function of image batches [N, 64, 64, channels] -> [N, L]."""
         import tensorflow as tf
@@ -74,3 +85,21 @@ class SavedModel:
             f"`encode` or `gaussian_encoder` signature taking float32 images [N, 64, 64, {channels}] and "
             "returning a dict with `mean` (or score it on a dataset with its number of channels: --dataset)"
         )
+
+
+def load(path):
+    """The SavedModel at ``path``, loaded once per process: evaluation encodes with it and draws
+    its traversal, and a report draws several figures per trial. Loaded again if its
+    saved_model.pb was rewritten since. At most a few stay loaded (`forget` drops them)."""
+    pb = os.path.join(path, "saved_model.pb")
+    return _load(os.path.abspath(path), os.path.getmtime(pb) if os.path.isfile(pb) else None)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path, modified):
+    return SavedModel(path)
+
+
+def forget():
+    """Drop the models `load` holds (a report does at its end; a sweep keeps at most four)."""
+    _load.cache_clear()

@@ -9,11 +9,12 @@ import subprocess
 import sys
 import tempfile
 import unittest
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
 
-from bvae_tf import evaluate
+from bvae_tf import evaluate, saved_model
 from bvae_tf.config import EvalSpec
 from bvae_tf.data.dsprites import NUM_IMAGES, DSprites
 from bvae_tf.errors import run_cli
@@ -57,7 +58,7 @@ class Encoder(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None, 6], tf.float32, name="latents")])
     def decode(self, latents):
-        return {"images": tf.zeros([tf.shape(latents)[0], 64, 64, 1])}
+        return {"probs": tf.zeros([tf.shape(latents)[0], 64, 64, 1])}
 
 
 def run(*args):
@@ -129,6 +130,25 @@ class Evaluate(unittest.TestCase):
         self.assertEqual(error_lines(stderr.getvalue()), [])
         self.assertTrue(os.path.exists(ModelFolder(model).encodings))
         self.assertFalse(os.path.exists(os.path.join(out, "traversal.png")))  # an encode-only model: no traversal
+
+    def test_a_saved_model_is_loaded_once_until_it_is_rewritten(self):
+        model, out = self.path("loaded_once"), self.path("loaded_once_out")
+        module = Encoder()
+        tf.saved_model.save(module, model, signatures={"encode": module.encode, "decode": module.decode})
+        saved_model.forget()
+        with mock.patch.object(saved_model, "SavedModel", wraps=saved_model.SavedModel) as loads:
+            with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+                run_cli(evaluate.main, [model, "--metrics", "mig", "--out", out, "--quiet", *SMALL])
+            self.assertEqual(loads.call_count, 1)  # encoding and the traversal share one load
+            self.assertTrue(os.path.exists(os.path.join(out, "traversal.png")))
+            self.assertIs(saved_model.load(model + os.sep), saved_model.load(model))
+            self.assertEqual(loads.call_count, 1)
+            smaller = Encoder(latents=3)
+            tf.saved_model.save(smaller, model, signatures={"encode": smaller.encode})
+            codes = saved_model.load(model).encoder()(np.zeros((2, 64, 64, 1), np.float32))
+            self.assertEqual(loads.call_count, 2)  # rewritten: loaded again, not the stale one
+            self.assertEqual(codes.shape, (2, 3))
+        saved_model.forget()
 
     @slow
     def test_cli_writes_every_metric_and_same_seed_gives_same_numbers(self):

@@ -31,6 +31,7 @@ always.
 
 import os
 
+from bvae_tf import saved_model
 from bvae_tf.errors import ArgumentParser
 from bvae_tf.files import write_text
 from bvae_tf.layout import ReportFolder, SweepFolder, trial_name
@@ -50,7 +51,6 @@ from bvae_tf.report.html import SHARES_TITLE, TABLE_TITLE, UDR_TITLE, write_html
 from bvae_tf.report.reading import (
     best_value,
     beta_only,
-    clear_loaded,
     hyperparameter_of,
     load_sweep,
     metric_labels,
@@ -144,7 +144,7 @@ def make_report(sweep_dir, out_dir=None, traversal_beta=5.0):
     lines += [f"## {caption}\n\n![{caption}]({name})\n" for caption, name in figures]
     write_text(ReportFolder(out_dir).summary_md, "\n".join(lines))
     write_html(out_dir, figures, text, title, notes, shown, shares, [(UDR_TITLE, udr)] if udr is not None else ())
-    clear_loaded()
+    saved_model.forget()
     return out_dir
 
 

@@ -18,7 +18,7 @@ from bvae_tf.errors import UserError
 from bvae_tf.history import zero_based
 from bvae_tf.layout import RunFolder, ScoresFolder, SweepFolder, trial_name
 from bvae_tf.metrics import registry
-from bvae_tf.saved_model import SavedModel
+from bvae_tf.saved_model import load
 
 RUN_LABELS = {
     "val_recon": "recon (val)",
@@ -207,18 +207,6 @@ def read_matrices(trial):
         return {key: data[key] for key in data.files}
 
 
-@functools.lru_cache(maxsize=8)
-def _load(path, modified):
-    return SavedModel(path)
-
-
-def clear_loaded():
-    """Forget the loaded SavedModels (at the end of a report)."""
-    _load.cache_clear()
-
-
 def saved_model(trial, *signatures):
-    """The trial's SavedModel (loaded once per report; reloaded if the folder was rewritten)."""
-    path = trial["saved_model"]
-    pb = os.path.join(path, "saved_model.pb")
-    return _load(path, os.path.getmtime(pb) if os.path.isfile(pb) else None).require(*signatures)
+    """The trial's SavedModel (`bvae_tf.saved_model.load`: loaded once per report)."""
+    return load(trial["saved_model"]).require(*signatures)
