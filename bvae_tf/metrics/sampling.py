@@ -53,7 +53,7 @@ class ImageRepresentation:
     def render(self, indices, keys=None):
         """float32 observations [n, 64, 64, C] in [0, 1] of image ``indices`` (``keys`` [n, 3]: a
         stochastic dataset's per-draw keys)."""
-        return observe(self.dataset, self.dataset.images(np.asarray(indices, np.int64)), keys)
+        return keyed_observations(self.dataset, self.dataset.images(np.asarray(indices, np.int64)), keys)
 
     def encode_images(self, images):
         """Codes of ``images`` as the encoder returns them, ``batch_size`` at a time. Every call of
@@ -102,14 +102,15 @@ class ImageRepresentation:
                 pending.cancel()
 
 
-def observe(dataset, images, keys=None):
-    """A dataset's stored uint8 images [n, 64, 64, C] as float32 observations in [0, 1]; a
-    stochastic dataset's with the random numbers of ``keys`` (`bvae_tf.data.keyed`)."""
-    if dataset.stochastic:
-        if keys is None:
-            raise ValueError(f"{dataset.name} is stochastic: its observations need a key per draw")
-        return keyed_observe(dataset.variant, images, keys, getattr(dataset, "painting", None))
-    return images.astype(np.float32) if dataset.binary else images.astype(np.float32) / np.float32(255.0)
+def keyed_observations(dataset, images, keys=None):
+    """A dataset's stored uint8 images [n, 64, 64, C] as float32 observations in [0, 1]. A
+    stochastic dataset's random numbers come from ``keys``, one per draw (`bvae_tf.data.keyed`, the
+    generator training uses too), not from a RandomState as in the protocol's `dataset.observe`."""
+    if not dataset.stochastic:
+        return dataset.observe(images, random_state=None)
+    if keys is None:
+        raise ValueError(f"{dataset.name} is stochastic: its observations need a key per draw")
+    return keyed_observe(dataset.variant, images, keys, getattr(dataset, "painting", None))
 
 
 def from_images(encode, dataset=None, batch_size=1024):
@@ -203,7 +204,7 @@ def example_observations(dataset, count, seed=0):
     factors = latents(dataset, count, np.random.default_rng(seed))
     indices = dataset.index_of(dataset.complete_factors(factors, np.random.RandomState(seed)))
     keys = np.stack([np.full(count, seed), np.full(count, EVALUATION_STREAM), np.arange(count)], axis=1)
-    return observe(dataset, dataset.images(indices), keys if dataset.stochastic else None)
+    return keyed_observations(dataset, dataset.images(indices), keys if dataset.stochastic else None)
 
 
 EVALUATION_STREAM = -1  # the middle word of an evaluation draw's key (training uses epochs >= 0)
