@@ -1,5 +1,7 @@
 """The data layer: renderer against the spec's numbers, ground truth, sources and TFRecords."""
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -20,8 +22,9 @@ import tensorflow_datasets as tfds
 
 from bvae_tf import files
 from bvae_tf.data import DSprites, make_dataset, prepare, read_manifest, render_dsprites, sources, split_indices
+from bvae_tf.data import __main__ as data_command
 from bvae_tf.data.dsprites import FACTOR_SIZES, NUM_IMAGES
-from bvae_tf.errors import UserError
+from bvae_tf.errors import UserError, run_cli
 from tests.helpers import slow
 from tests.test_errors import as_other_user
 from tests.test_files import dead_pid
@@ -448,8 +451,13 @@ class DataCommandTest(unittest.TestCase):
             (["--subset", "800000"], "exceeds the 737280 images"),
             (["--subset", "-5"], "--subset must be (>= 0|between 0 and)"),
             (["--source", "zip"], "must be one of"),
-        ]:
-            self.assert_user_error(run_data_cli("prepare", *args, "--out", out, "--quiet"), message)
+        ]:  # in-process: what the command runs (run_cli), without a TensorFlow start-up each
+            stderr = io.StringIO()
+            with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as exit_:
+                run_cli(data_command.main, ["prepare", *args, "--out", out, "--quiet"])
+            self.assert_user_error(
+                subprocess.CompletedProcess(args, exit_.exception.code, "", stderr.getvalue()), message
+            )
             self.assertFalse(os.path.exists(out))
         self.assertEqual(sorted(os.listdir(self.tmp)), ["wrong.npz"])
 
