@@ -267,6 +267,8 @@ class LoadSweepTest(unittest.TestCase):
         self.assertEqual(text.loc[("beta_vae", "β=4"), "MIG"], "0.250 [-0.385, 0.885]")
         self.assertEqual(text.loc[("factor_vae", "γ=10"), "MIG"], "0.400")  # one seed: no interval
         self.assertEqual(list(text["n"]), ["2", "1", "1"])
+        self.assertEqual(text.loc[("factor_vae", "γ=10"), "active latents"], "3.0")  # counts and nats: 1 decimal
+        self.assertEqual(text.loc[("factor_vae", "γ=10"), "recon (val)"], "74.0")
         self.assertEqual(report.best_value(results[results["model"] == "factor_vae"]), 10.0)
 
     def test_metric_figures_say_how_many_seeds_make_a_point(self):
@@ -379,6 +381,10 @@ class IntervalTest(unittest.TestCase):
         self.assertNotIn("β=4 (", sentence)
         one_seed = results[results["seed"] == 0]
         self.assertIn("one seed per setting", report.findings(one_seed)[0])
+        self.assertTrue(report.variance_shares(one_seed).empty)  # no seed spread measured: no shares
+        partial = results.drop(index=[1, 3])  # β=16 alone has two seeds: within 2 x 0.0001 of 0.093275
+        within = report.variance_shares(partial).loc["MIG", "within settings (seeds)"]
+        self.assertAlmostEqual(within, 0.0002 / 0.093275, places=6)
 
 
 class FakeSweepReportTest(unittest.TestCase):
@@ -402,7 +408,7 @@ class FakeSweepReportTest(unittest.TestCase):
 
     def test_one_seed(self):
         markdown, page = self.run_report([("beta_vae", "beta", beta, 0) for beta in (1.0, 5.0, 50.0)])
-        self.assertRegex(markdown, r"\| beta_vae \| 50 \| 1 \| 73\.000 \|")  # the value alone
+        self.assertRegex(markdown, r"\| beta_vae \| 50 \| 1 \| 73\.0 \|")  # the value alone
         self.assertNotRegex(markdown, r"\d \[")
         self.assertIn("one seed per setting, so no intervals", markdown)
         self.assertIn("<div class='wide'><table", page)
@@ -411,7 +417,7 @@ class FakeSweepReportTest(unittest.TestCase):
         trials = [("beta_vae", "beta", beta, seed) for beta in (1.0, 5.0, 50.0) for seed in (0, 1, 2)]
         markdown, page = self.run_report(trials)
         # recon 77, 78, 79: mean 78, standard error 1 / sqrt(3), t(0.975, 2 dof) = 4.3027: ± 2.484.
-        self.assertRegex(markdown, r"\| beta_vae \| 50 \| 3 \| 78\.000 \[75\.516, 80\.484\] \|")
+        self.assertRegex(markdown, r"\| beta_vae \| 50 \| 3 \| 78\.0 \[75\.5, 80\.5\] \|")
         self.assertIn("## What this study shows", markdown)
         self.assertRegex(markdown, r"MIG: β=5 \(higher\), β=50 \(higher\)")
         self.assertRegex(markdown, r"\| MIG \| \d+ % \| \d+ % \|")

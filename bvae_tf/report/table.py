@@ -3,7 +3,7 @@ the mean and its 95 % confidence interval (see :mod:`bvae_tf.report.stats`)."""
 
 import pandas as pd
 
-from bvae_tf.report.reading import KEYS, setting, symbol, table_labels
+from bvae_tf.report.reading import KEYS, RUN_LABELS, setting, symbol, table_labels
 from bvae_tf.report.stats import intervals
 
 
@@ -19,21 +19,25 @@ def summarize(results):
     return table
 
 
-def cell(mean, low, high):
+def cell(mean, low, high, digits=3):
     """ "mean [low, high]"; the mean alone without an interval (one seed); "–" for no value."""
     if pd.isna(mean):
         return "–"
-    return f"{mean:.3f}" if pd.isna(low) else f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+    return f"{mean:.{digits}f}" if pd.isna(low) else f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def format_table(table):
     """Table 1 as text: a row per model and value, its seeds (n) and each cell "mean [low, high]"
-    (the mean alone for one seed), columns named as in the figures. With one hyperparameter the
+    (the mean alone for one seed), columns named as in the figures: scores to 3 decimals, losses
+    (nats) and latent counts to 1. With one hyperparameter the
     value column is named by it (β), otherwise each value is written with its symbol (C_max=25)."""
     labels = table_labels()
     columns = [c for c in labels if ("mean", c) in table]
     cells = {
-        labels[c]: [cell(*values) for values in zip(table[("mean", c)], table[("low", c)], table[("high", c)])]
+        labels[c]: [
+            cell(*values, digits=1 if c in RUN_LABELS else 3)
+            for values in zip(table[("mean", c)], table[("low", c)], table[("high", c)])
+        ]
         for c in columns
     }
     model = table.index.get_level_values("model")
