@@ -229,7 +229,7 @@ class EveryModelTrainsTest(unittest.TestCase):
         expected, paths = {}, []
         settings = {
             "beta_vae": {"beta": 4.0},
-            "annealed_vae": {"c_max": 10.0, "iteration_threshold": 100},
+            "annealed_vae": {"c_max": 10.0, "iteration_threshold": 40},  # C reaches C_max within the run
             "factor_vae": {"gamma": 10.0},
             "dip_vae_i": {"lambda_od": 5.0},
             "dip_vae_ii": {"lambda_od": 5.0, "lambda_d_factor": 1.0},
@@ -239,7 +239,7 @@ class EveryModelTrainsTest(unittest.TestCase):
         for name, hyperparameters in settings.items():
             keras.utils.set_random_seed(0)
             model = compiled(make_model(name, 6, seed=0, **hyperparameters), learning_rate=3e-3)
-            history = model.fit(data, epochs=25, verbose=0, shuffle=False).history  # 200 steps
+            history = model.fit(data, epochs=8, verbose=0, shuffle=False).history  # 64 steps: recon ~0.25x by 40
             with self.subTest(name):
                 self.assertLess(history["recon"][-1], 0.6 * history["recon"][0])
                 for term in model.terms:
