@@ -24,7 +24,7 @@ NOISE = np.random.default_rng(1).normal(size=(NUM_IMAGES, 5))
 # Small sizes keep the suite fast; the numbers below hold with margin at these sizes.
 def sizes(num_train, num_test, num_points_train, num_points_eval, batch_size, num_variance):
     """{sampler: sizes} with these sizes in every sampler that draws them; the families' samples
-    as large as the codes' (downstream: its training sizes 10 and 100 only)."""
+    as large as the codes' (downstream: its smallest training size, 10 points, only)."""
     flat = dict(
         num_train=num_train,
         num_test=num_test,
@@ -32,7 +32,7 @@ def sizes(num_train, num_test, num_points_train, num_points_eval, batch_size, nu
         num_points_eval=num_points_eval,
         batch_size=batch_size,
         num_variance=num_variance,
-        downstream_max_train=100,
+        downstream_max_train=10,
         downstream_num_test=num_test,
         fairness_num_train=num_train,
         fairness_points_per_class=10,
