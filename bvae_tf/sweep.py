@@ -32,6 +32,7 @@ import pandas as pd
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 
+from bvae_tf import saved_model
 from bvae_tf.config import MODELS, REPORT_BETAS, EvalSpec, SweepConfig, TrainConfig, flag_name
 from bvae_tf.data import prepare_data
 from bvae_tf.errors import ArgumentParser, UserError, run_cli
@@ -132,6 +133,7 @@ class ModelSweep(kt.Tuner):
             source = model_source(run.saved_model)
             report["source"] = source
             write_report(report, evaluation, self.sweep.evaluation, source, overwrite=True, model=run.saved_model)
+            saved_model.forget()  # scored and drawn: a sweep process need not hold its trials' models
         final = run.final
         result = {
             "trial_id": trial.trial_id,
