@@ -462,7 +462,8 @@ class InterruptTest(unittest.TestCase):
                 text=True,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env={**os.environ, "PYTHONPATH": ROOT, "PYTHONUNBUFFERED": "1"},
+                # A crash instead of exit 130 (seen once: SIGSEGV, empty stderr) then shows its stack.
+                env={**os.environ, "PYTHONPATH": ROOT, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"},
                 # Ctrl-C's default action, even if this suite runs where SIGINT is
                 # ignored (a background job), which the child would inherit.
                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
