@@ -101,5 +101,5 @@ def _load(path, modified):
 
 
 def forget():
-    """Drop the models `load` holds (a report does at its end; a sweep keeps at most four)."""
+    """Drop the models `load` holds (a report does at its end, a sweep after each trial)."""
     _load.cache_clear()

@@ -204,7 +204,7 @@ def example_observations(dataset, count, seed=0):
     factors = latents(dataset, count, np.random.default_rng(seed))
     indices = dataset.index_of(dataset.complete_factors(factors, np.random.RandomState(seed)))
     keys = np.stack([np.full(count, seed), np.full(count, EVALUATION_STREAM), np.arange(count)], axis=1)
-    return keyed_observations(dataset, dataset.images(indices), keys if dataset.stochastic else None)
+    return keyed_observations(dataset, dataset.images(indices), keys)  # keys: used by stochastic datasets only
 
 
 EVALUATION_STREAM = -1  # the middle word of an evaluation draw's key (training uses epochs >= 0)
