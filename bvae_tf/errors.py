@@ -1,10 +1,11 @@
 """User-facing errors and the one place every command turns them into one line and an exit code.
 
 - :class:`UserError`: a mistake in what the user asked for (a flag, a file).
-- :class:`ArgumentParser`: argparse with the same one-line ``error: ...`` (exit 2), and negative
+- :class:`ArgumentParser`: argparse with the same one-line ``error: ...`` (exit 2), negative
   or scientific-notation numbers (``--learning-rate -1e-3``) taken as option values, so they reach
   our own validation ("--learning-rate must be positive") instead of argparse's "expected one
-  argument". Every command's parser is one of these (subcommands inherit it).
+  argument", and each flag's default shown in ``--help`` from the value itself (help texts never
+  restate it, so it cannot go stale). Every command's parser is one of these (subcommands inherit it).
 - :func:`run_cli`: runs a command's ``main``; a ``UserError`` or a file-system failure (permission
   denied, disk full, read-only file system: any ``OSError``) becomes ``error: ...`` and exit 2,
   Ctrl-C becomes ``interrupted`` (and the command's hint, e.g. how to resume) and exit 130.
@@ -26,13 +27,39 @@ class UserError(Exception):
     """A mistake in what the user asked for (a flag, a file): reported in one line, no traceback."""
 
 
+def shown_default(action):
+    """How ``--help`` states an argument's default: ``"10"``, ``"0.001"``, ``"0 1"``; ``None`` where
+    there is nothing to state (no default, an off switch, an empty list, ``--help`` itself)."""
+    default = action.default
+    if default is None or default is False or default is argparse.SUPPRESS or default == []:
+        return None
+    values = default if isinstance(default, (list, tuple)) else [default]
+    return " ".join(f"{value:g}" if isinstance(value, float) else str(value) for value in values)
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Adds ``(default X)`` to a flag's help from its actual default, like argparse's
+    ``ArgumentDefaultsHelpFormatter`` but without ``None`` / ``False`` / ``[]`` defaults and with
+    numbers as typed; a help text that already says what its default means (``default: all``) is
+    left as written."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        shown = shown_default(action)
+        if shown is None or "default" in text:
+            return text
+        return f"{text} (default {shown.replace('%', '%%')})"
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """``argparse.ArgumentParser`` whose errors are one ``error: <message> (...--help...)`` line on
-    stderr and exit code 2 (no usage dump), and which takes ``-1e-3``, ``-.5`` or ``-inf`` as a
-    value rather than as an unknown flag (our parsers define no flag that looks like a number).
-    Subparsers made with ``add_subparsers`` are of this class too."""
+    stderr and exit code 2 (no usage dump), which takes ``-1e-3``, ``-.5`` or ``-inf`` as a
+    value rather than as an unknown flag (our parsers define no flag that looks like a number),
+    and whose help shows each default (:class:`DefaultsHelpFormatter`). Subparsers made with
+    ``add_subparsers`` are of this class too."""
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
         super().__init__(*args, **kwargs)
         self._negative_number_matcher = _NUMBER
 

@@ -458,18 +458,16 @@ def main(argv=None):
         "--preset",
         default="reference",
         choices=sorted(registry.PRESETS),
-        help="sample sizes: reference = the spec's (default), fast = a quick look",
+        help="sample sizes: reference = the spec's, fast = a quick look",
     )
-    parser.add_argument("--seed", type=int, default=0, help="same seed, same numbers (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="same seed, same numbers")
     reference = EvalSpec().flat_sizes
     for name in registry.size_fields():
         parser.add_argument(
             flag_name(name), type=int, dest=name, help=f"override the preset (reference: {reference[name]})"
         )
     add_metric_option_arguments(parser)
-    parser.add_argument(
-        "--encode-batch", type=int, default=ENCODE_BATCH, help=f"images per encoder call (default {ENCODE_BATCH})"
-    )
+    parser.add_argument("--encode-batch", type=int, default=ENCODE_BATCH, help="images per encoder call")
     parser.add_argument(
         "--no-cache",
         action="store_true",

@@ -253,7 +253,7 @@ def build_parser():
         "--betas",
         type=float,
         nargs="+",
-        help="β-VAE's β values (default, with no --model: the report's 0.5 1 2.5 5 7.5 10 50)",
+        help="β-VAE's β values; unset, with no --model: the report's " + " ".join(f"{beta:g}" for beta in REPORT_BETAS),
     )
     grid.add_argument(
         "--model",
@@ -273,19 +273,17 @@ def build_parser():
         choices=["reference"],
         help="reference: the reference study's grid, all six models x their six values",
     )
-    grid.add_argument(
-        "--seeds", type=int, nargs="+", default=list(default.seeds), help="training seeds per β (default 0)"
-    )
-    grid.add_argument("--name", default="beta_sweep", help="sweep name (default beta_sweep)")
-    grid.add_argument("--out", default=None, help="sweep folder (default sweeps/<name>)")
+    grid.add_argument("--seeds", type=int, nargs="+", default=list(default.seeds), help="training seeds per β")
+    grid.add_argument("--name", default="beta_sweep", help="sweep name")
+    grid.add_argument("--out", default=None, help="sweep folder (sweeps/<name> when unset)")
     grid.add_argument(
         "--preset",
         choices=sorted(PRESETS),
         default=default.evaluation.preset,
-        help="metric sizes: fast, or reference (the spec's 10,000/5,000) (default fast)",
+        help="metric sizes: fast, or reference (the spec's 10,000/5,000)",
     )
     grid.add_argument("--metrics", default=None, help="comma-separated metrics (default all)")
-    grid.add_argument("--metric-seed", type=int, default=0, help="seed of the metric sampling (default 0)")
+    grid.add_argument("--metric-seed", type=int, default=0, help="seed of the metric sampling")
     add_metric_option_arguments(grid)
     grid.add_argument(
         "--metric-size",
@@ -299,7 +297,7 @@ def build_parser():
         type=int,
         choices=(0, 1, 2),
         default=default.training.verbose,
-        help="progress per trial: a summary line per epoch, and with 1 a short bar on a terminal (default 0)",
+        help="progress per trial: a summary line per epoch, and with 1 a short bar on a terminal",
     )
     add_training_arguments(parser)
     return parser

@@ -44,8 +44,7 @@ def add_model_arguments(parser):
         "--model",
         choices=list(MODELS),
         default=TrainConfig.model,
-        help="the objective (default beta_vae): "
-        + "; ".join(f"{spec.name}: {spec.title}, {spec.loss}" for spec in MODELS.values()),
+        help="the objective: " + "; ".join(f"{spec.name}: {spec.title}, {spec.loss}" for spec in MODELS.values()),
     )
     for name in hyperparameter_names():
         uses = [(spec, h) for spec in MODELS.values() for h in spec.hyperparameters if h.name == name]
@@ -61,38 +60,34 @@ def add_training_arguments(parser):
     """The optimisation and data flags (shared with ``bvae_tf.sweep``); defaults are TrainConfig's."""
     default = TrainConfig()
     group = parser.add_argument_group("training")
-    group.add_argument("--latent-dim", type=int, default=default.latent_dim, help="latent dimensions z (default 10)")
-    group.add_argument(
-        "--learning-rate", type=float, default=default.learning_rate, help="Adam learning rate (default 1e-3)"
-    )
-    group.add_argument("--batch-size", type=int, default=default.batch_size, help="global batch size (default 32)")
-    group.add_argument("--epochs", type=int, default=default.epochs, help="training epochs (default 10)")
-    group.add_argument(
-        "--seed", type=int, default=default.seed, help="seed of weights, sampling and shuffling (default 0)"
-    )
+    group.add_argument("--latent-dim", type=int, default=default.latent_dim, help="latent dimensions z")
+    group.add_argument("--learning-rate", type=float, default=default.learning_rate, help="Adam learning rate")
+    group.add_argument("--batch-size", type=int, default=default.batch_size, help="global batch size")
+    group.add_argument("--epochs", type=int, default=default.epochs, help="training epochs")
+    group.add_argument("--seed", type=int, default=default.seed, help="seed of weights, sampling and shuffling")
     group.add_argument(
         "--precision",
         choices=PRECISIONS,
         default=default.precision,
-        help="dtype policy; auto = mixed_float16 on a GPU, float32 on CPU (default auto)",
+        help="dtype policy; auto = mixed_float16 on a GPU, float32 on CPU",
     )
     group.add_argument(
         "--strategy",
         choices=STRATEGIES,
         default=default.strategy,
-        help="tf.distribute strategy (default: none, one device)",
+        help="tf.distribute strategy; default: TensorFlow's default, one device",
     )
     group.add_argument(
         "--steps-per-execution",
         type=int,
         default=default.steps_per_execution,
-        help="training steps per call into TensorFlow; more often pays on a GPU (default 1)",
+        help="training steps per call into TensorFlow; more often pays on a GPU",
     )
     group.add_argument(
         "--jit-compile",
         choices=JIT_COMPILE,
         default=default.jit_compile,
-        help="XLA: auto = Keras' choice (on a GPU, off on CPU and under a strategy), on, off (default auto)",
+        help="XLA: auto = Keras' choice (on a GPU, off on CPU and under a strategy), on, off",
     )
     add_data_arguments(parser)
     return group
@@ -107,11 +102,11 @@ def add_output_arguments(parser):
         default=None,
         help="run name (default <model>_<hyperparameter><value>_seed<seed>, e.g. beta_vae_beta5_seed0)",
     )
-    group.add_argument("--runs-dir", default=default.runs_dir, help="parent of the run folder (default runs)")
+    group.add_argument("--runs-dir", default=default.runs_dir, help="parent of the run folder")
     group.add_argument(
         "--saved-models-dir",
         default=default.saved_models_dir,
-        help="parent of the exported SavedModel (default saved_models)",
+        help="parent of the exported SavedModel",
     )
     group.add_argument(
         "--resume", action="store_true", help="continue the run in the run folder from its last finished epoch"
@@ -122,7 +117,7 @@ def add_output_arguments(parser):
         type=int,
         choices=(0, 1, 2),
         default=default.verbose,
-        help="Keras progress: 0 silent, 1 bar, 2 one line per epoch (default 1)",
+        help="Keras progress: 0 silent, 1 bar, 2 one line per epoch",
     )
     return group
 

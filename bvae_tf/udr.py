@@ -137,10 +137,10 @@ def main(argv=None):
         "--preset",
         default="reference",
         choices=sorted(NUM_POINTS),
-        help="inputs each trial encodes: reference = 10,000 (the paper's; default), fast = 1,000",
+        help="inputs each trial encodes: reference = 10,000 (the paper's), fast = 1,000",
     )
     parser.add_argument("--num-points", type=int, help="override the preset's number of inputs (>= 10)")
-    parser.add_argument("--seed", type=int, default=0, help="draws the inputs; same seed, same numbers (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="draws the inputs; same seed, same numbers")
     args = parser.parse_args(argv)
     num_points = args.num_points if args.num_points is not None else NUM_POINTS[args.preset]
     if num_points < 10:

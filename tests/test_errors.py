@@ -1,6 +1,7 @@
 """Every command's failures are one line: argparse mistakes, our own checks, file-system errors,
 Ctrl-C (`bvae_tf.errors`), and the report's reading of a damaged sweep folder."""
 
+import argparse
 import contextlib
 import errno
 import io
@@ -79,6 +80,82 @@ class ParserTest(unittest.TestCase):
         code, lines = run(lambda argv: TrainConfig.from_args(parser.parse_args(argv)), ["--learning-rate", "-1e-3"])
         self.assertEqual(code, 2)
         self.assertEqual(lines, ["error: --learning-rate must be positive, got -0.001"])
+
+
+class HelpDefaultsTest(unittest.TestCase):
+    """``--help`` states each flag's default from the value itself, so no help text can go stale."""
+
+    @staticmethod
+    def stage_parsers():
+        """Every stage's and pipeline's parser (subcommands included), caught as its ``main`` parses ``[]``."""
+        import importlib.util
+        from unittest import mock
+
+        from bvae_tf.__main__ import MODULES, STAGES
+
+        class Caught(Exception):
+            pass
+
+        parsers = []
+
+        def catch(parser, *args, **kwargs):
+            parsers.append(parser)
+            raise Caught
+
+        pipelines = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pipelines")
+        mains = [importlib.import_module(MODULES.get(stage, f"bvae_tf.{stage}")).main for stage in STAGES]
+        for name in ("beta_study", "zoo_comparison"):
+            spec = importlib.util.spec_from_file_location(name, os.path.join(pipelines, f"{name}.py"))
+            spec.loader.exec_module(module := importlib.util.module_from_spec(spec))
+            mains.append(module.main)
+        with mock.patch.object(ArgumentParser, "parse_args", catch):
+            for main in mains:
+                with contextlib.suppress(Caught):
+                    main([])
+        for parser in parsers:
+            yield parser
+            for action in parser._actions:
+                if isinstance(action, argparse._SubParsersAction):
+                    yield from action.choices.values()
+
+    def test_every_default_is_shown_as_it_is_and_written_nowhere_else(self):
+        from unittest import mock
+
+        from bvae_tf.errors import shown_default
+
+        parsers = list(self.stage_parsers())
+        self.assertEqual(len(parsers), 11, [p.prog for p in parsers])  # 7 stages (data: 2 subcommands), 2 pipelines
+        checked = 0
+        for parser in parsers:
+            with mock.patch.dict(os.environ, {"COLUMNS": "100000"}):  # no line breaks inside a help text
+                text = " ".join(parser.format_help().split())
+            for action in parser._actions:
+                shown = shown_default(action)
+                if shown is None or not action.help:
+                    continue
+                with self.subTest(parser=parser.prog, flag=action.dest):
+                    self.assertNotIn("(default", action.help)  # the formatter states it, from the value
+                    if "default" not in action.help:  # one that says in words what its default means
+                        self.assertIn(f"{' '.join(action.help.split())} (default {shown})", text)
+                        checked += 1
+        self.assertGreater(checked, 40)
+
+    def test_shown_default(self):
+        from bvae_tf.errors import shown_default
+
+        parser = ArgumentParser(prog="python -m tool")
+        for flag, default, shown in [
+            ("--learning-rate", 1e-3, "0.001"),
+            ("--traversal-beta", 5.0, "5"),
+            ("--seeds", [0, 1], "0 1"),
+            ("--name", "beta_sweep", "beta_sweep"),
+            ("--out", None, None),
+            ("--resume", False, None),
+            ("--metric-option", [], None),
+        ]:
+            action = parser.add_argument(flag, default=default, help="x")
+            self.assertEqual(shown_default(action), shown, flag)
+        self.assertIn("--learning-rate LEARNING_RATE x (default 0.001)", " ".join(parser.format_help().split()))
 
 
 class RunCliTest(unittest.TestCase):

@@ -54,7 +54,7 @@ def add_data_arguments(parser, seed_flag="--data-seed"):
         "--dataset",
         default=default.dataset,
         choices=list(DATASETS),
-        help=f"the ground-truth dataset (default {default.dataset}); see docs/datasets.md",
+        help="the ground-truth dataset; see docs/datasets.md",
     )
     group.add_argument(
         "--data-root",
@@ -72,17 +72,11 @@ def add_data_arguments(parser, seed_flag="--data-seed"):
         "--subset",
         type=int,
         default=default.subset,
-        help="training images drawn at random (seeded); 0 = all not held out (default 50000)",
+        help="training images drawn at random (seeded); 0 = all not held out",
     )
-    group.add_argument(
-        "--val-size", type=int, default=default.val_size, help="held-out validation images (default 5000)"
-    )
-    group.add_argument(
-        seed_flag, type=int, default=default.seed, dest="data_seed", help="seed of the subset and split (default 0)"
-    )
-    group.add_argument(
-        "--shard-size", type=int, default=default.shard_size, help="records per TFRecord shard (default 5000)"
-    )
+    group.add_argument("--val-size", type=int, default=default.val_size, help="held-out validation images")
+    group.add_argument(seed_flag, type=int, default=default.seed, dest="data_seed", help="seed of the subset and split")
+    group.add_argument("--shard-size", type=int, default=default.shard_size, help="records per TFRecord shard")
     group.add_argument(
         "--data-dir",
         default=None,

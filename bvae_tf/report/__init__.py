@@ -156,7 +156,7 @@ def main(argv=None):
         "--traversal-beta",
         type=float,
         default=5.0,
-        help="β-VAE-only sweeps: the β whose traversals are drawn (nearest available; default 5); "
+        help="β-VAE-only sweeps: the β whose traversals are drawn (nearest available); "
         "other sweeps draw each model's best setting by MIG",
     )
     args = parser.parse_args(argv)
