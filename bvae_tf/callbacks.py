@@ -9,7 +9,8 @@ ModelCheckpoint and BackupAndRestore write in place) and with the random generat
 (which ``save_weights`` leaves out); TensorBoard images (reconstructions, latent traversals) and
 histograms of the latent means; a NaN stop that keeps the last good weights and says what to try
 (TerminateOnNaN only stops); each epoch's wall time as a logged number; a one-line summary per
-epoch, with a short progress bar in place of Keras' (see EpochSummary). Epochs are 1-based
+epoch, with a short progress bar in place of Keras' (see EpochSummary); Ctrl-C taken between
+batches (see InterruptBetweenBatches). Epochs are 1-based
 wherever a person reads them: the console, history.csv, TensorBoard's steps.
 """
 
@@ -18,7 +19,9 @@ import json
 import math
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 
 import h5py
@@ -411,3 +414,44 @@ def restore(model, folder):
     for variable, value in zip(_seed_states(model), seeds if len(seeds) == len(_seed_states(model)) else []):
         variable.assign(value)
     return int(state["epoch"])
+
+
+class InterruptBetweenBatches(keras.callbacks.Callback):
+    """Ctrl-C during ``fit`` takes effect at the end of the batch it falls in, not inside
+    TensorFlow's or h5py's own code: a ``KeyboardInterrupt`` raised there can take the process down
+    (a SIGSEGV, with no message), and an epoch's checkpoint and backup are always written whole.
+    A second Ctrl-C interrupts at once. Use it as a context manager around ``fit`` and pass it
+    in the callbacks; a Ctrl-C after the last batch is raised when the ``with`` block ends.
+
+    Only Python's own Ctrl-C handling is deferred: where SIGINT is ignored (a background job) or
+    has another handler, or off the main thread, it changes nothing.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.pending = False
+        self.previous = None
+
+    def _defer(self, signum, frame):
+        self.pending = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C: at once
+
+    def __enter__(self):
+        self.pending = False
+        if threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                self.previous = signal.signal(signal.SIGINT, self._defer)
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+        if self.pending and kind is None:
+            raise KeyboardInterrupt
+
+    def _raise_if_pending(self, batch, logs=None):
+        if self.pending:
+            raise KeyboardInterrupt
+
+    on_train_batch_end = on_test_batch_end = _raise_if_pending

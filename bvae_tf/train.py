@@ -396,16 +396,17 @@ def fit(config, model, run, data_dir, counts, callbacks):
             counts["validation"],
             config.batch_size,
         )
-    model.fit(
-        train_data,
-        epochs=config.epochs,
-        initial_epoch=first_epoch,
-        steps_per_epoch=steps,
-        validation_data=val_data,
-        shuffle=False,
-        callbacks=callbacks,
-        verbose=config.verbose,
-    )
+    with bvae_callbacks.InterruptBetweenBatches() as interrupt:
+        model.fit(
+            train_data,
+            epochs=config.epochs,
+            initial_epoch=first_epoch,
+            steps_per_epoch=steps,
+            validation_data=val_data,
+            shuffle=False,
+            callbacks=[*callbacks, interrupt],
+            verbose=config.verbose,
+        )
 
 
 def summarize(config, run, nan_epoch, has_validation):

@@ -10,6 +10,7 @@ import json
 import os
 import pty
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from bvae_tf.callbacks import (
     EpochSummary,
     EpochTimer,
     HistoryLogger,
+    InterruptBetweenBatches,
     NaNGuard,
     SqueezeLogs,
     TensorBoard,
@@ -380,3 +382,42 @@ class TensorBoardTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class InterruptBetweenBatchesTest(unittest.TestCase):
+    def setUp(self):
+        self.addCleanup(signal.signal, signal.SIGINT, signal.signal(signal.SIGINT, signal.default_int_handler))
+
+    def test_ctrl_c_waits_for_the_end_of_the_batch(self):
+        with self.assertRaises(KeyboardInterrupt) as raised:
+            with InterruptBetweenBatches() as interrupt:
+                signal.raise_signal(signal.SIGINT)
+                self.assertTrue(interrupt.pending)  # no KeyboardInterrupt yet: the batch goes on
+                with self.assertRaises(KeyboardInterrupt):
+                    interrupt.on_test_batch_end(0)
+                raise KeyboardInterrupt("from the batch end")  # as it would leave fit
+        self.assertEqual(str(raised.exception), "from the batch end")
+        self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)  # put back
+
+    def test_a_second_ctrl_c_interrupts_at_once(self):
+        with self.assertRaises(KeyboardInterrupt), InterruptBetweenBatches() as interrupt:
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+            self.fail("the second Ctrl-C did not interrupt")
+        self.assertTrue(interrupt.pending)
+        self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)
+
+    def test_a_ctrl_c_after_the_last_batch_is_raised_when_fit_returns(self):
+        with self.assertRaises(KeyboardInterrupt), InterruptBetweenBatches() as interrupt:
+            signal.raise_signal(signal.SIGINT)
+        self.assertTrue(interrupt.pending)
+        with InterruptBetweenBatches() as interrupt:  # a fresh fit starts with nothing pending
+            interrupt.on_train_batch_end(0)
+
+    def test_an_ignored_ctrl_c_stays_ignored(self):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with InterruptBetweenBatches() as interrupt:
+            self.assertIs(signal.getsignal(signal.SIGINT), signal.SIG_IGN)
+            signal.raise_signal(signal.SIGINT)
+            interrupt.on_train_batch_end(0)
+        self.assertFalse(interrupt.pending)
