@@ -14,10 +14,11 @@ import os
 import sys
 
 from bvae_tf import report, sweep
+from bvae_tf.config import REPORT_BETAS
 from bvae_tf.errors import run_cli
 
 FULL = {
-    "betas": [0.5, 1, 2.5, 5, 7.5, 10, 50],
+    "betas": list(REPORT_BETAS),
     "seeds": [0, 1, 2],
     "epochs": 10,
     "subset": 50_000,
