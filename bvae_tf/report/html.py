@@ -6,7 +6,10 @@ import html
 from bvae_tf.files import write_text
 from bvae_tf.layout import ReportFolder
 
-SHARES_TITLE = "Where each metric's variance lies: between settings, or within a setting (over seeds)"
+SHARES_TITLE = (
+    "Where each metric's variance lies: between settings, or within a setting (over seeds), "
+    "over the settings with two or more seeds"
+)
 UDR_TITLE = "UDR of each trial against the other trials of its model (python -m bvae_tf.udr)"
 TABLE_TITLE = "Table 1: metrics per model and setting (mean [95 % interval] over n seeds; the mean alone for one seed)"
 

@@ -61,17 +61,19 @@ def intervals(results, columns, by=KEYS):
 
 
 def variance_shares(results):
-    """Per metric, the share of its variance over all trials that lies between settings (the
-    settings' means around the grand mean) and within them (seeds around their setting's mean):
-    one-way sums of squares, between + within = 1. Only metrics with some variance, and some
-    setting with two seeds: with one seed each, the spread within a setting is unknown, not 0."""
+    """Per metric, the share of its variance that lies between settings (the settings' means
+    around the grand mean) and within them (seeds around their setting's mean): one-way sums of
+    squares, between + within = 1, over the settings with two or more seeds. A setting with one
+    seed has no measured spread: counting it would add to "between" alone. Empty until two
+    settings have two seeds; only metrics with some variance."""
     rows = {}
     for metric, label in metric_labels().items():
         if metric not in results:
             continue
         scores = results[KEYS + [metric]].dropna()
+        scores = scores[scores.groupby(KEYS)[metric].transform("size") >= 2]
         total = ((scores[metric] - scores[metric].mean()) ** 2).sum()
-        if total <= 0 or scores.groupby(KEYS)[metric].size().max() < 2:
+        if total <= 0 or scores.groupby(KEYS).ngroups < 2:
             continue
         means = scores.groupby(KEYS)[metric].transform("mean")
         within = ((scores[metric] - means) ** 2).sum() / total
