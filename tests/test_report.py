@@ -338,6 +338,24 @@ class IntervalTest(unittest.TestCase):
         self.assertEqual(mean, 2.0)
         np.testing.assert_allclose([low, high], [2 - 12.7062047, 2 + 12.7062047], rtol=1e-7)
 
+    def test_a_metrics_interval_is_cut_to_its_range(self):
+        # Seeds 0.02 and 0.04 of a score in [0, 1]: 0.03 ± 12.7062047 x 0.01 = [-0.097, 0.157] -> [0, 0.157].
+        mean, low, high = report.interval([0.02, 0.04], bounds=(0.0, 1.0))
+        self.assertAlmostEqual(mean, 0.03)
+        self.assertEqual(low, 0.0)
+        self.assertAlmostEqual(high, 0.03 + 0.127062047, places=9)
+        self.assertEqual(report.interval([0.96, 0.98], bounds=(0.0, 1.0))[2], 1.0)
+        self.assertLess(report.interval([0.02, 0.04])[1], -0.09)  # unbounded: as computed
+        results = pd.DataFrame(
+            {"model": "beta_vae", "hyperparameter": "beta", "value": 1.0, "seed": [0, 1], "mig": [0.02, 0.04]}
+        )
+        results["val_kl"] = [1.0, 30.0]  # a loss: no declared range, not cut: 15.5 - 12.706 x 14.5
+        from bvae_tf.report.stats import intervals
+
+        table = intervals(results, ["mig", "val_kl"])
+        self.assertEqual(table["mig"]["low"].iloc[0], 0.0)
+        self.assertAlmostEqual(table["val_kl"]["low"].iloc[0], 15.5 - 12.7062047 * 14.5, places=5)
+
     def test_one_seed_identical_seeds_and_missing_values(self):
         self.assertEqual(report.interval([0.4])[0], 0.4)
         self.assertTrue(np.isnan(report.interval([0.4])[1:]).all())

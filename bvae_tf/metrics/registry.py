@@ -147,3 +147,8 @@ def matrix_views():
 def score_labels():
     """{column: label} of every shown score, in registry order (the report's columns)."""
     return {score.column: score.label for metric in METRICS.values() for score in metric.scores if score.label}
+
+
+def score_ranges():
+    """{column: (low, high)} of every score; high is None where it is unbounded."""
+    return {score.column: (score.low, score.high) for metric in METRICS.values() for score in metric.scores}

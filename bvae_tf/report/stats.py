@@ -3,13 +3,16 @@ of a metric's variance the settings explain, and which settings differ from the 
 
 A sweep has few seeds per setting: Student's t interval below ``BOOTSTRAP_FROM`` seeds (it
 assumes roughly normal scores, the only option with 2-9 points), a seeded percentile bootstrap
-from there on (no normality assumption). One seed has no interval.
+from there on (no normality assumption). One seed has no interval. A metric's interval is cut to
+the metric's range (MIG in [0, 1]): its mean lies there, so the cut interval covers it exactly as
+often, and a t interval over two or three seeds reaches far past the range otherwise.
 """
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bvae_tf.metrics import registry
 from bvae_tf.report.reading import BASELINE, KEYS, metric_labels, models, setting
 
 LEVEL = 0.95
@@ -17,9 +20,9 @@ BOOTSTRAP_FROM = 10  # seeds; fewer: Student's t
 RESAMPLES = 9999
 
 
-def interval(values, seed=0):
+def interval(values, seed=0, bounds=(None, None)):
     """(mean, low, high) of ``values`` (one setting's scores over seeds, NaNs dropped); low and
-    high are NaN for one value, all three for none."""
+    high are NaN for one value, all three for none; cut to ``bounds`` (None: unbounded)."""
     values = np.asarray(values, np.float64)
     values = values[np.isfinite(values)]
     n = values.size
@@ -42,15 +45,23 @@ def interval(values, seed=0):
             rng=np.random.default_rng(seed),
         )
         low, high = result.confidence_interval
+    floor, ceiling = bounds
+    low = low if floor is None else max(low, floor)
+    high = high if ceiling is None else min(high, ceiling)
     return mean, float(low), float(high)
 
 
 def intervals(results, columns, by=KEYS):
-    """{column: DataFrame[mean, low, high, n]} per group of ``by`` (in the results' order)."""
+    """{column: DataFrame[mean, low, high, n]} per group of ``by`` (in the results' order); a
+    metric's intervals cut to its range."""
     grouped = results.groupby(by, sort=False)
+    ranges = registry.score_ranges()
     out = {}
     for column in columns:
-        rows = {key: (*interval(group[column]), int(group[column].notna().sum())) for key, group in grouped}
+        bounds = ranges.get(column, (None, None))
+        rows = {
+            key: (*interval(group[column], bounds=bounds), int(group[column].notna().sum())) for key, group in grouped
+        }
         frame = pd.DataFrame(list(rows.values()), columns=["mean", "low", "high", "n"])
         keys = list(rows)  # tuples: groupby over a list of columns
         frame.index = (
