@@ -263,8 +263,9 @@ class LoadSweepTest(unittest.TestCase):
         text = report.format_table(table)
         self.assertEqual(list(text.index.names), ["model", "setting"])
         self.assertEqual([setting for _, setting in text.index], ["β=4", "γ=10", "γ=30"])
-        # 0.2 and 0.3: mean 0.25, standard error 0.05, t(0.975, 1 dof) = 12.7062: 0.25 ± 0.6353.
-        self.assertEqual(text.loc[("beta_vae", "β=4"), "MIG"], "0.250 [-0.385, 0.885]")
+        # 0.2 and 0.3: mean 0.25, standard error 0.05, t(0.975, 1 dof) = 12.7062: 0.25 ± 0.6353,
+        # [-0.385, 0.885] cut to MIG's range [0, 1].
+        self.assertEqual(text.loc[("beta_vae", "β=4"), "MIG"], "0.250 [0.000, 0.885]")
         self.assertEqual(text.loc[("factor_vae", "γ=10"), "MIG"], "0.400")  # one seed: no interval
         self.assertEqual(list(text["n"]), ["2", "1", "1"])
         self.assertEqual(text.loc[("factor_vae", "γ=10"), "active latents"], "3.0")  # counts and nats: 1 decimal
@@ -392,7 +393,7 @@ class IntervalTest(unittest.TestCase):
         # Setting means 0.11, 0.12, 0.41 around 0.2133: between 0.11647; within 6 x 0.0001; total 0.11707.
         self.assertAlmostEqual(shares.loc["MIG", "within settings (seeds)"], 0.0006 / 0.117067, places=4)
         self.assertAlmostEqual(shares.loc["MIG", "between settings"], 1 - 0.0006 / 0.117067, places=4)
-        # β=1: 0.11 ± 12.706 x 0.01 = [-0.017, 0.237]: β=4 overlaps, β=16 ([0.283, 0.537]) does not.
+        # β=1: 0.11 ± 12.706 x 0.01 = [-0.017, 0.237] -> [0, 0.237]: β=4 overlaps, β=16 ([0.283, 0.537]) does not.
         (sentence,) = report.findings(results)
         self.assertIn("against β=1", sentence)
         self.assertIn("MIG: β=16 (higher)", sentence)
