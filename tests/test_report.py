@@ -271,6 +271,19 @@ class LoadSweepTest(unittest.TestCase):
         self.assertEqual(text.loc[("factor_vae", "γ=10"), "active latents"], "3.0")  # counts and nats: 1 decimal
         self.assertEqual(text.loc[("factor_vae", "γ=10"), "recon (val)"], "74.0")
         self.assertEqual(report.best_value(results[results["model"] == "factor_vae"]), 10.0)
+        trials = report.format_trials(results)  # Table 2: Table 1's order, seeds ascending
+        self.assertEqual(
+            list(trials.index),
+            [
+                ("beta_vae", "β=4", "0"),
+                ("beta_vae", "β=4", "1"),
+                ("factor_vae", "γ=10", "0"),
+                ("factor_vae", "γ=30", "0"),
+            ],
+        )
+        self.assertEqual(list(trials["MIG"]), ["0.300", "0.200", "0.400", "0.100"])
+        self.assertEqual(list(trials.columns), list(text.columns[1:]))  # Table 1's, without n
+        self.assertIn("| beta_vae | β=4 | 1 | ", report.markdown(trials))
 
     def test_metric_figures_say_how_many_seeds_make_a_point(self):
         self.assertEqual(report.spread_label(pd.Series([1, 1])), "one seed (n=1): no interval")
@@ -444,6 +457,11 @@ class FakeSweepReportTest(unittest.TestCase):
         self.assertRegex(markdown, r"MIG: β=5 \(higher\), β=50 \(higher\)")
         self.assertRegex(markdown, r"\| MIG \| \d+ % \| \d+ % \|")
         self.assertEqual(sorted(embedded_images(page)), sorted(BETA_FIGURES))
+        # Table 2: the nine trials, each its own recon (77, 78, 79 at β=50), in the page too.
+        every_trial = markdown.split("## Table 2")[1].split("## ")[0]
+        self.assertEqual(len(re.findall(r"^\| beta_vae \|", every_trial, re.M)), 9)
+        self.assertRegex(every_trial, r"\| beta_vae \| 50 \| 2 \| 79\.0 \|")
+        self.assertIn("Table 2: every trial", page)
 
 
 if __name__ == "__main__":

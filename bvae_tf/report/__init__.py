@@ -47,7 +47,7 @@ from bvae_tf.report.figures import (
     plot_traversals,
     spread_label,
 )
-from bvae_tf.report.html import SHARES_TITLE, TABLE_TITLE, UDR_TITLE, write_html
+from bvae_tf.report.html import SHARES_TITLE, TABLE_TITLE, TRIALS_TITLE, UDR_TITLE, write_html
 from bvae_tf.report.reading import (
     best_value,
     beta_only,
@@ -61,12 +61,13 @@ from bvae_tf.report.reading import (
     table_labels,
 )
 from bvae_tf.report.stats import findings, interval, variance_shares
-from bvae_tf.report.table import format_table, markdown, summarize
+from bvae_tf.report.table import format_table, format_trials, markdown, summarize
 
 __all__ = [
     "best_value",
     "findings",
     "format_table",
+    "format_trials",
     "interval",
     "load_sweep",
     "main",
@@ -139,11 +140,12 @@ def make_report(sweep_dir, out_dir=None, traversal_beta=5.0):
     lines += [f"## {TABLE_TITLE}", "", markdown(text), ""]
     if not shares.empty:
         lines += [f"## {SHARES_TITLE}", "", markdown(shares), ""]
-    if udr is not None:
-        lines += [f"## {UDR_TITLE}", "", markdown(udr), ""]
+    tables = [(TRIALS_TITLE, format_trials(results))] + ([(UDR_TITLE, udr)] if udr is not None else [])
+    for caption, frame in tables:
+        lines += [f"## {caption}", "", markdown(frame), ""]
     lines += [f"## {caption}\n\n![{caption}]({name})\n" for caption, name in figures]
     write_text(ReportFolder(out_dir).summary_md, "\n".join(lines))
-    write_html(out_dir, figures, text, title, notes, shown, shares, [(UDR_TITLE, udr)] if udr is not None else ())
+    write_html(out_dir, figures, text, title, notes, shown, shares, tables)
     saved_model.forget()
     return out_dir
 

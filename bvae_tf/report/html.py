@@ -12,6 +12,7 @@ SHARES_TITLE = (
 )
 UDR_TITLE = "UDR of each trial against the other trials of its model (python -m bvae_tf.udr)"
 TABLE_TITLE = "Table 1: metrics per model and setting (mean [95 % interval] over n seeds; the mean alone for one seed)"
+TRIALS_TITLE = "Table 2: every trial (the seeds behind Table 1)"
 
 
 def _table(frame):

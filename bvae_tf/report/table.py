@@ -1,5 +1,6 @@
 """Table 1: per (model, hyperparameter, value), the seeds and each loss and metric over them:
-the mean and its 95 % confidence interval (see :mod:`bvae_tf.report.stats`)."""
+the mean and its 95 % confidence interval (see :mod:`bvae_tf.report.stats`). Table 2: every
+trial, the numbers behind Table 1's means and the figures' dots."""
 
 import pandas as pd
 
@@ -40,14 +41,35 @@ def format_table(table):
         ]
         for c in columns
     }
-    model = table.index.get_level_values("model")
-    hyperparameter, value = table.index.get_level_values("hyperparameter"), table.index.get_level_values("value")
-    if hyperparameter.nunique() == 1:
+    index = _setting_index(*(table.index.get_level_values(key) for key in KEYS))
+    return pd.DataFrame({"n": [str(int(n)) for n in table[("seeds", "n")]], **cells}, index=index)
+
+
+def format_trials(results):
+    """Table 2 as text: a row per trial (model, setting, seed), in Table 1's order and columns,
+    each cell the trial's own number ("–" where it has none)."""
+    labels = table_labels()
+    columns = [c for c in labels if c in results]
+    trials = pd.concat([group.sort_values("seed") for _, group in results.groupby(KEYS, sort=False)])
+    cells = {
+        labels[c]: [cell(value, None, None, digits=1 if c in RUN_LABELS else 3) for value in trials[c]] for c in columns
+    }
+    index = _setting_index(*(trials[key] for key in KEYS), seeds=[str(int(seed)) for seed in trials["seed"]])
+    return pd.DataFrame(cells, index=index)
+
+
+def _setting_index(model, hyperparameter, value, seeds=None):
+    """The rows' index: model and setting (named by the hyperparameter, β, when there is one; else
+    each value with its symbol, C_max=25), and the seed if given."""
+    hyperparameter, value = list(hyperparameter), list(value)
+    if len(set(hyperparameter)) == 1:
         settings, name = [f"{v:g}" for v in value], symbol(hyperparameter[0])
     else:
         settings, name = [setting(h, v) for h, v in zip(hyperparameter, value)], "setting"
-    index = pd.MultiIndex.from_arrays([model, settings], names=["model", name])
-    return pd.DataFrame({"n": [str(int(n)) for n in table[("seeds", "n")]], **cells}, index=index)
+    arrays, names = [list(model), settings], ["model", name]
+    if seeds is not None:
+        arrays, names = arrays + [seeds], names + ["seed"]
+    return pd.MultiIndex.from_arrays(arrays, names=names)
 
 
 def markdown(text):
