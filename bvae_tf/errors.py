@@ -113,6 +113,8 @@ def run_cli(main, argv=None, interrupted=None):
 
 
 def _fail(line, code):
+    if sys.stdout.isatty():  # training's progress bar may hold the row: clear it, so the line starts a row
+        sys.stdout.write("\r\033[K")
     sys.stdout.flush()
     print(line, file=sys.stderr, flush=True)
     sys.exit(code)

@@ -228,6 +228,23 @@ class RunCliTest(unittest.TestCase):
         )
         self.assertEqual(run(main, interrupted=lambda: None), (130, ["interrupted"]))
 
+    def test_the_row_a_progress_bar_holds_on_a_terminal_is_cleared_first(self):
+        """Ctrl-C mid-epoch: the message starts its own row instead of trailing the training bar."""
+
+        class Terminal(io.StringIO):
+            def isatty(self):
+                return True
+
+        def main(argv):
+            print("\repoch 2/5 36/63 [======      ] 1.6 s left", end="")
+            raise KeyboardInterrupt
+
+        terminal, stderr = Terminal(), io.StringIO()
+        with contextlib.redirect_stdout(terminal), contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit):
+            run_cli(main)
+        self.assertEqual(terminal.getvalue(), "\repoch 2/5 36/63 [======      ] 1.6 s left\r\033[K")
+        self.assertEqual(stderr.getvalue(), "interrupted\n")
+
     def test_bugs_still_raise(self):
         def main(argv):
             raise ZeroDivisionError("a bug")
