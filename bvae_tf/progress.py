@@ -99,7 +99,8 @@ class Progress:
 
     @contextlib.contextmanager
     def step(self, desc):
-        """Time a step without a count: a start line, "still running" lines, and its time at the end.
+        """Time a step without a count: a start line, "still running" lines, and its time at the end
+        (after "failed after" when an exception ends the step, "interrupted after" on Ctrl-C).
         Yields a dict; the step's seconds are stored in it under ``seconds`` at the end."""
         timing = {}
         if not self.enabled:
@@ -129,15 +130,18 @@ class Progress:
 
         thread = threading.Thread(target=heartbeat, daemon=True)
         thread.start()
-        failed = True
+        ended = "failed after "
         try:
             yield timing
-            failed = False
+            ended = ""
+        except KeyboardInterrupt:
+            ended = "interrupted after "
+            raise
         finally:
             done.set()
             thread.join()
             timing["seconds"] = time.perf_counter() - start
-            line = f"{desc}: {'failed after ' if failed else ''}{format_seconds(timing['seconds'])}"
+            line = f"{desc}: {ended}{format_seconds(timing['seconds'])}"
             if tty:
                 self._write(f"\r{line}\033[K\n")
             else:

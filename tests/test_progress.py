@@ -92,6 +92,9 @@ class Lines(unittest.TestCase):
         lines = stream.getvalue().splitlines()
         self.assertIn("scoring dci: still running, 45.0 s", lines)
         self.assertRegex(lines[-1], "^scoring dci: failed after")
+        with self.assertRaises(KeyboardInterrupt), progress.step("scoring sap"):
+            raise KeyboardInterrupt  # Ctrl-C: not a failure of the step
+        self.assertRegex(stream.getvalue().splitlines()[-1], r"^scoring sap: interrupted after \d")
 
     def test_quiet_prints_nothing_and_still_times(self):
         stream = io.StringIO()
