@@ -42,7 +42,7 @@ def run_stage(stage, argv=None):
     """Run ``stage``'s command as its own ``python -m bvae_tf.<stage>`` would; returns its exit code."""
     module = importlib.import_module(MODULES.get(stage, f"bvae_tf.{stage}"))
     interrupted = None
-    if stage == "train":  # Ctrl-C says how to resume
+    if hasattr(module, "resume_hint"):  # train, sweep: Ctrl-C says how to continue
         arguments = sys.argv[1:] if argv is None else argv
         interrupted = lambda: module.resume_hint(arguments)  # noqa: E731
     result = run_cli(module.main, argv, interrupted=interrupted)

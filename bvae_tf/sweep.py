@@ -23,6 +23,7 @@ import io
 import json
 import math
 import os
+import shlex
 import shutil
 import sys
 
@@ -419,5 +420,13 @@ def main(argv=None):
     return 1 if table is not None and failed_trials(table) else 0
 
 
+def resume_hint(argv, command="python -m bvae_tf.sweep"):
+    """What Ctrl-C prints: the same command continues the sweep (also a pipeline's, ``command``)."""
+    return (
+        "finished trials are kept and the interrupted one keeps its last finished epoch; continue "
+        f"with the same command: {command} {shlex.join(argv)}".rstrip()
+    )
+
+
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main, sys.argv[1:], interrupted=lambda: resume_hint(sys.argv[1:])))

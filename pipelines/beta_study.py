@@ -75,4 +75,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(
+        run_cli(
+            main, sys.argv[1:], interrupted=lambda: sweep.resume_hint(sys.argv[1:], "python pipelines/beta_study.py")
+        )
+    )

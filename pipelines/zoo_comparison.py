@@ -49,4 +49,10 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(
+        run_cli(
+            main,
+            sys.argv[1:],
+            interrupted=lambda: sweep.resume_hint(sys.argv[1:], "python pipelines/zoo_comparison.py"),
+        )
+    )

@@ -1,8 +1,10 @@
 """python -m bvae_tf (the stage list) and setup.cfg's console scripts (bvae-<stage>)."""
 
 import configparser
+import contextlib
 import importlib
 import importlib.util
+import io
 import os
 import subprocess
 import sys
@@ -58,6 +60,35 @@ class MainTest(unittest.TestCase):
         self.assertEqual(
             out.stderr, "error: no stage 'trian'; the stages are data, train, evaluate, sweep, udr, report, runs\n"
         )
+
+    def test_ctrl_c_in_a_stage_says_how_to_continue(self):
+        from unittest import mock
+
+        from bvae_tf import sweep, train
+        from bvae_tf.__main__ import run_stage
+
+        for module, argv, hint in [
+            (
+                sweep,
+                ["--betas", "1", "5", "--out", "my sweep"],
+                "finished trials are kept and the interrupted one keeps its last finished epoch; continue with "
+                "the same command: python -m bvae_tf.sweep --betas 1 5 --out 'my sweep'",
+            ),
+            (
+                train,
+                ["--beta", "5", "--overwrite"],
+                "the run keeps its last finished epoch; continue it with: python -m bvae_tf.train --beta 5 --resume",
+            ),
+        ]:
+            stderr = io.StringIO()
+            with (
+                mock.patch.object(module, "main", side_effect=KeyboardInterrupt),
+                contextlib.redirect_stderr(stderr),
+                self.assertRaises(SystemExit) as exit_,
+            ):
+                run_stage(module.__name__.split(".")[-1], argv)
+            self.assertEqual(exit_.exception.code, 130)
+            self.assertEqual(stderr.getvalue(), f"interrupted; {hint}\n")
 
 
 def as_command(stage, args):
