@@ -227,17 +227,19 @@ class EpochSummary(keras.callbacks.ProgbarLogger):
         self.epochs = epochs
         self.print_fn = print_fn
         self.bar_shown = False
-        self.epoch, self.epoch_start, self.last_draw = 0, 0.0, 0.0
+        self.epoch, self.first_step_end, self.last_draw = 0, 0.0, 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.bar_shown = epoch, False
-        self.epoch_start, self.last_draw = time.monotonic(), -math.inf
+        self.first_step_end, self.last_draw = time.monotonic(), -math.inf
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.monotonic()
+        if batch == 0:  # the time left is timed from here: the first step also traces the step function
+            self.first_step_end = now
         if self.verbose == 1 and now - self.last_draw >= self.REDRAW_SECONDS and sys.stdout.isatty():
             self.last_draw = now
-            self.draw(self.bar_line(batch + 1, now - self.epoch_start, logs or {}))
+            self.draw(self.bar_line(batch + 1, now - self.first_step_end, logs or {}, timed=batch))
 
     def on_test_begin(self, logs=None):  # fit's validation: the bar says so; nothing else
         if self.bar_shown:
@@ -261,11 +263,13 @@ class EpochSummary(keras.callbacks.ProgbarLogger):
     def epoch_label(self):
         return f"{self.epoch + 1}/{self.epochs}"
 
-    def bar_line(self, done, elapsed, logs):
-        """``epoch 1/10  703/1563 [=====       ] 12.3 s left | loss 112.4 recon 100.1 kl 12.34``"""
+    def bar_line(self, done, elapsed, logs, timed=None):
+        """``epoch 1/10  703/1563 [=====       ] 12.3 s left | loss 112.4 recon 100.1 kl 12.34``:
+        the time left at the pace of the ``timed`` steps (default ``done``) that took ``elapsed``."""
         total = self.target or done
         filled = self.BAR_WIDTH * done // max(total, 1)
-        left = format_seconds(elapsed / done * (total - done)) if done else "?"
+        timed = done if timed is None else timed
+        left = format_seconds(elapsed / timed * (total - done)) if timed else "?"
         numbers = " ".join(
             f"{key} {logs[key]:.{2 if key == 'kl' else 1}f}" for key in ("loss", "recon", "kl") if key in logs
         )

@@ -103,6 +103,9 @@ class EpochSummaryTest(unittest.TestCase):
             summary.bar_line(703, 10.0, logs),
             "epoch 3/10  703/1563 [=====       ] 12.2 s left | loss 1214.5 recon 1200.1 kl 14.34",
         )
+        # Timed after the first step (which also traces): 702 steps in 10 s, 860 to go.
+        self.assertIn(" 12.3 s left ", summary.bar_line(703, 10.0, logs, timed=702))
+        self.assertIn(" ? left ", summary.bar_line(1, 0.0, logs, timed=0))  # one step: no pace yet
 
 
 def render(output, columns):
