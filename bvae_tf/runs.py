@@ -9,6 +9,7 @@ final training losses and whether the SavedModel is evaluated (a metrics.json be
 
 import json
 import os
+import re
 import sys
 
 import pandas as pd
@@ -20,6 +21,7 @@ from bvae_tf.layout import ModelFolder, RunFolder
 DEFAULT_FOLDERS = ("runs", "saved_models")
 DEFAULT_DATASET = "dsprites_full"  # what every run trained on before the dataset was a setting
 MAX_WIDTH = 120
+NUMBER = re.compile(r"(\d+(?:\.\d+)?)")  # split() keeps them: every odd part is a number
 COLUMNS = ("name", "model", "dataset", "hyperparameters", "epochs", "loss", "recon", "kl", "evaluated")
 
 
@@ -99,11 +101,16 @@ def model_row(path):
     }
 
 
+def natural_order(name):
+    """A sort key that reads the numbers in a name as numbers: β 0.5, 1, 2.5, 10, not 0.5, 1, 10, 2.5."""
+    return [(0, float(part), "") if k % 2 else (1, 0.0, part) for k, part in enumerate(NUMBER.split(name))]
+
+
 def find(folder):
-    """(run folders, SavedModel folders) anywhere under ``folder``, in name order."""
+    """(run folders, SavedModel folders) anywhere under ``folder``, in name order (`natural_order`)."""
     runs, models = [], []
     for path, dirs, files in os.walk(folder):
-        dirs.sort()
+        dirs.sort(key=natural_order)
         if "config.json" in files and "history.csv" in files:
             runs.append(path)
         elif "saved_model.pb" in files:

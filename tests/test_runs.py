@@ -9,7 +9,7 @@ import sys
 import tempfile
 import unittest
 
-from bvae_tf.runs import format_table, list_runs, main
+from bvae_tf.runs import format_table, list_runs, main, natural_order
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -150,6 +150,27 @@ class RunsTest(unittest.TestCase):
             ],
         )
         self.assertEqual(lines[-1], "3 found; losses are the last epoch's training values")
+
+    def test_a_sweeps_trials_are_listed_in_the_order_of_their_numbers(self):
+        sweep = os.path.join(self.tmp, "sweep")
+        for beta in ("10", "1", "0.5", "50", "2.5", "5"):
+            make_model(sweep, f"beta_vae_beta{beta}_seed0", {"model": "beta_vae", "beta": float(beta)})
+        make_model(sweep, "beta_vae_beta1_seed10", {"model": "beta_vae", "beta": 1.0})
+        make_model(sweep, "beta_vae_beta1_seed2", {"model": "beta_vae", "beta": 1.0})
+        self.assertEqual(
+            [row["hyperparameters"] + " " + row["name"][-6:] for row in list_runs([sweep])],
+            [
+                "beta=0.5 _seed0",
+                "beta=1 _seed0",
+                "beta=1 _seed2",
+                "beta=1 seed10",
+                "beta=2.5 _seed0",
+                "beta=5 _seed0",
+                "beta=10 _seed0",
+                "beta=50 _seed0",
+            ],
+        )
+        self.assertLess(natural_order("annealed"), natural_order("beta_vae_beta1"))  # words: as text
 
     def test_table_fits_120_columns(self):
         row = {
