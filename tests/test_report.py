@@ -3,6 +3,7 @@ from a small multi-model sweep (and its β-VAE part alone)."""
 
 import contextlib
 import io
+import json
 import os
 import re
 import shutil
@@ -199,6 +200,25 @@ class LoadSweepTest(unittest.TestCase):
         for column in report.metric_labels():
             results[column] = [0.1 * (k + 1) for k in range(len(results))]
         results.to_csv(os.path.join(self.tmp, "results.csv"), index=False)
+
+    def test_an_unfinished_sweep_says_how_many_trials_its_grid_has(self):
+        from bvae_tf.report import _overview
+
+        self.fake_sweep([("beta_vae", "beta", 1.0, 0), ("beta_vae", "beta", 4.0, 0)])
+        self.assertEqual(report.load_sweep(self.tmp)[0].attrs["planned"], None)  # no sweep.json: unknown
+        grid = {"settings": [["beta_vae", 1.0], ["beta_vae", 4.0], ["beta_vae", 16.0]], "seeds": [0, 1]}
+        with open(os.path.join(self.tmp, "sweep.json"), "w") as f:
+            json.dump(grid, f)
+        results = report.load_sweep(self.tmp)[0]
+        self.assertEqual(
+            _overview(results),
+            "2 of the sweep's 6 trials (unfinished: rerun its command to continue it), β ∈ {1, 4}, seeds [0].",
+        )
+        grid["settings"] = grid["settings"][:2]
+        grid["seeds"] = [0]
+        with open(os.path.join(self.tmp, "sweep.json"), "w") as f:
+            json.dump(grid, f)
+        self.assertEqual(_overview(report.load_sweep(self.tmp)[0]), "2 trials, β ∈ {1, 4}, seeds [0].")
 
     def test_failed_trials_are_left_out_and_named(self):
         self.fake_sweep([("beta_vae", "beta", 1.0, 0), ("beta_vae", "beta", 4.0, 0)])
@@ -462,6 +482,7 @@ class FakeSweepReportTest(unittest.TestCase):
         self.assertEqual(len(re.findall(r"^\| beta_vae \|", every_trial, re.M)), 9)
         self.assertRegex(every_trial, r"\| beta_vae \| 50 \| 2 \| 79\.0 \|")
         self.assertIn("Table 2: every trial", page)
+        self.assertIn("<p>9 trials, β ∈ {1, 5, 50}, seeds [0, 1, 2].</p>", page)  # the overview, as in summary.md
 
 
 if __name__ == "__main__":

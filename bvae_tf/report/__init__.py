@@ -99,14 +99,19 @@ def _title(results, sweep_dir):
 
 
 def _overview(results):
-    """One line: trials, each model's values, seeds."""
+    """One line: trials (of how many the grid has, while the sweep is unfinished), each model's
+    values, seeds."""
     parts = []
     for model in models(results):
         rows = results[results["model"] == model]
         shown = ", ".join(f"{v:g}" for v in sorted(rows["value"].unique()))
         values = f"{symbol(hyperparameter_of(rows))} ∈ {{{shown}}}"
         parts.append(values if beta_only(results) else f"{model} {values}")
-    return f"{len(results)} trials, {', '.join(parts)}, seeds {sorted(int(s) for s in results['seed'].unique())}."
+    trials = f"{len(results)} trials"
+    planned, ended = results.attrs.get("planned"), len(results) + len(results.attrs.get("left_out", []))
+    if planned and ended < planned:
+        trials = f"{len(results)} of the sweep's {planned} trials (unfinished: rerun its command to continue it)"
+    return f"{trials}, {', '.join(parts)}, seeds {sorted(int(s) for s in results['seed'].unique())}."
 
 
 def _shares_text(shares):
@@ -134,7 +139,8 @@ def make_report(sweep_dir, out_dir=None, traversal_beta=5.0):
     shares = _shares_text(variance_shares(results))
     shown = findings(results)
     title = _title(results, sweep_dir)
-    lines = [f"# {title}", "", _overview(results), "", *[f"{note}\n" for note in notes]]
+    overview = _overview(results)
+    lines = [f"# {title}", "", overview, "", *[f"{note}\n" for note in notes]]
     if shown:
         lines += ["## What this study shows", "", *[f"{sentence}\n" for sentence in shown]]
     lines += [f"## {TABLE_TITLE}", "", markdown(text), ""]
@@ -145,7 +151,7 @@ def make_report(sweep_dir, out_dir=None, traversal_beta=5.0):
         lines += [f"## {caption}", "", markdown(frame), ""]
     lines += [f"## {caption}\n\n![{caption}]({name})\n" for caption, name in figures]
     write_text(ReportFolder(out_dir).summary_md, "\n".join(lines))
-    write_html(out_dir, figures, text, title, notes, shown, shares, tables)
+    write_html(out_dir, figures, text, title, [overview, *notes], shown, shares, tables)
     saved_model.forget()
     return out_dir
 

@@ -6,6 +6,7 @@ setting stands for it in the figures.
 """
 
 import functools
+import json
 import os
 
 import numpy as np
@@ -106,9 +107,20 @@ def _zoo_order(column):
     return column.map(MODEL_ORDER.index) if column.name == "model" else column
 
 
+def planned_trials(folder):
+    """How many trials the sweep's grid has (settings x seeds, from sweep.json); None without it."""
+    try:
+        with open(folder.config) as f:
+            grid = json.load(f)
+        return len(grid["settings"]) * len(grid["seeds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def load_sweep(sweep_dir):
     """The results table (see `_with_settings`) and each trial's per-epoch history (one frame, a
-    row per trial and epoch, with the trial's model, value and seed)."""
+    row per trial and epoch, with the trial's model, value and seed). The table's attrs: the
+    failed trials left out (``left_out``), the size of the sweep's grid (``planned``)."""
     folder = SweepFolder(sweep_dir)
     results = _with_settings(_read_results(folder.results), folder.results)
     # Trials that failed (the loss became NaN) have no metrics: left out, and named in the report.
@@ -119,6 +131,7 @@ def load_sweep(sweep_dir):
         raise UserError(f"{folder.results}: no finished trial to report; failed: {'; '.join(left_out)}")
     results = results[~failed].reset_index(drop=True)
     results.attrs["left_out"] = left_out
+    results.attrs["planned"] = planned_trials(folder)
     # Each trial's folders, found from its setting in this sweep folder (not from stored paths, so a
     # copied or moved sweep works).
     results["run_dir"] = [folder.run(name).path for name in results["trial"]]
