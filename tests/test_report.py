@@ -383,12 +383,13 @@ class IntervalTest(unittest.TestCase):
         results = pd.DataFrame(
             {"model": "beta_vae", "hyperparameter": "beta", "value": 1.0, "seed": [0, 1], "mig": [0.02, 0.04]}
         )
-        results["val_kl"] = [1.0, 30.0]  # a loss: no declared range, not cut: 15.5 - 12.706 x 14.5
+        results["val_kl"] = results["val_loss"] = [1.0, 30.0]  # 15.5 - 12.706 x 14.5 = -168.7
         from bvae_tf.report.stats import intervals
 
-        table = intervals(results, ["mig", "val_kl"])
+        table = intervals(results, ["mig", "val_kl", "val_loss"])
         self.assertEqual(table["mig"]["low"].iloc[0], 0.0)
-        self.assertAlmostEqual(table["val_kl"]["low"].iloc[0], 15.5 - 12.7062047 * 14.5, places=5)
+        self.assertEqual(table["val_kl"]["low"].iloc[0], 0.0)  # a KL divergence is never negative
+        self.assertAlmostEqual(table["val_loss"]["low"].iloc[0], 15.5 - 12.7062047 * 14.5, places=5)  # may be
 
     def test_one_seed_identical_seeds_and_missing_values(self):
         self.assertEqual(report.interval([0.4])[0], 0.4)

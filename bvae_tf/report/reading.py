@@ -27,6 +27,9 @@ RUN_LABELS = {
     "val_loss": "loss (val)",
     "active_latents_kl": "active latents",
 }
+# What cannot be negative: a Bernoulli reconstruction loss, a KL divergence, a count. (The total
+# loss can: FactorVAE's and β-TCVAE's total-correlation estimates may be.)
+RUN_RANGES = {"val_recon": (0.0, None), "val_kl": (0.0, None), "active_latents_kl": (0.0, None)}
 # The model zoo in the order the report shows it.
 MODEL_ORDER = tuple(MODELS)
 BASELINE = ("beta_vae", 1.0)  # the plain VAE: a red dashed line on β-VAE's metric plots
@@ -40,6 +43,11 @@ def metric_labels():
 
 def table_labels():
     return {**RUN_LABELS, **metric_labels()}
+
+
+def value_ranges():
+    """{column: (low, high)} of Table 1's columns with a known range (None: unbounded)."""
+    return {**RUN_RANGES, **registry.score_ranges()}
 
 
 def symbol(hyperparameter):

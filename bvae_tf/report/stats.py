@@ -3,17 +3,17 @@ of a metric's variance the settings explain, and which settings differ from the 
 
 A sweep has few seeds per setting: Student's t interval below ``BOOTSTRAP_FROM`` seeds (it
 assumes roughly normal scores, the only option with 2-9 points), a seeded percentile bootstrap
-from there on (no normality assumption). One seed has no interval. A metric's interval is cut to
-the metric's range (MIG in [0, 1]): its mean lies there, so the cut interval covers it exactly as
-often, and a t interval over two or three seeds reaches far past the range otherwise.
+from there on (no normality assumption). One seed has no interval. An interval is cut to the
+quantity's range (MIG in [0, 1], a reconstruction loss >= 0): its mean lies there, so the cut
+interval covers it exactly as often, and a t interval over two or three seeds reaches far past
+the range otherwise.
 """
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bvae_tf.metrics import registry
-from bvae_tf.report.reading import BASELINE, KEYS, metric_labels, models, setting
+from bvae_tf.report.reading import BASELINE, KEYS, metric_labels, models, setting, value_ranges
 
 LEVEL = 0.95
 BOOTSTRAP_FROM = 10  # seeds; fewer: Student's t
@@ -52,10 +52,10 @@ def interval(values, seed=0, bounds=(None, None)):
 
 
 def intervals(results, columns, by=KEYS):
-    """{column: DataFrame[mean, low, high, n]} per group of ``by`` (in the results' order); a
-    metric's intervals cut to its range."""
+    """{column: DataFrame[mean, low, high, n]} per group of ``by`` (in the results' order); the
+    intervals of a column with a known range (a metric's, a loss that cannot be negative) cut to it."""
     grouped = results.groupby(by, sort=False)
-    ranges = registry.score_ranges()
+    ranges = value_ranges()
     out = {}
     for column in columns:
         bounds = ranges.get(column, (None, None))
