@@ -17,6 +17,8 @@ from bvae_tf import report, sweep
 from bvae_tf.config import REPORT_BETAS
 from bvae_tf.errors import run_cli
 
+COMMAND = "python pipelines/beta_study.py"  # its --help and its Ctrl-C hint name it so
+
 FULL = {
     "betas": list(REPORT_BETAS),
     "seeds": [0, 1, 2],
@@ -48,7 +50,7 @@ def main(argv=None):
     is_quick = quick.parse_known_args(argv)[0].quick
     # The sweep's own parser, with the study's settings as defaults: one parse, then Python objects.
     parser = sweep.build_parser()
-    parser.prog, parser.description = "python pipelines/beta_study.py", __doc__.splitlines()[0]
+    parser.prog, parser.description = COMMAND, __doc__.splitlines()[0]
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -75,8 +77,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(
-        run_cli(
-            main, sys.argv[1:], interrupted=lambda: sweep.resume_hint(sys.argv[1:], "python pipelines/beta_study.py")
-        )
-    )
+    sys.exit(run_cli(main, sys.argv[1:], interrupted=lambda: sweep.resume_hint(sys.argv[1:], COMMAND)))

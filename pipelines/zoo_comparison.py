@@ -19,6 +19,8 @@ from bvae_tf import report, sweep
 from bvae_tf.config import SweepConfig
 from bvae_tf.errors import UserError, run_cli
 
+COMMAND = "python pipelines/zoo_comparison.py"  # its --help and its Ctrl-C hint name it so
+
 MID_GRID = (
     ("beta_vae", 4.0),
     ("beta_tcvae", 6.0),
@@ -32,7 +34,7 @@ LEARNING_RATES = {"annealed_vae": 1e-4}  # the others: the template's (--learnin
 
 def main(argv=None):
     parser = sweep.build_parser()
-    parser.prog, parser.description = "python pipelines/zoo_comparison.py", __doc__.splitlines()[0]
+    parser.prog, parser.description = COMMAND, __doc__.splitlines()[0]
     parser.set_defaults(preset="reference", out=os.path.join("sweeps", "zoo_comparison"), verbose=0, seeds=[0, 1, 2])
     args = parser.parse_args(argv)
     if args.betas or args.models or args.values or args.study:
@@ -53,6 +55,6 @@ if __name__ == "__main__":
         run_cli(
             main,
             sys.argv[1:],
-            interrupted=lambda: sweep.resume_hint(sys.argv[1:], "python pipelines/zoo_comparison.py"),
+            interrupted=lambda: sweep.resume_hint(sys.argv[1:], COMMAND),
         )
     )
