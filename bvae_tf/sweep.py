@@ -58,21 +58,32 @@ from bvae_tf.train import add_training_arguments, check_run, train
 class ResumableGridOracle(kt.oracles.GridSearchOracle):
     """keras-tuner's grid oracle, made resumable.
 
-    keras-tuner 1.4 keeps the grid oracle's walk (trials in grid order, and the finished trials
-    whose successor is still to be created) in memory only: reloaded after a stop, it either stops
+    keras-tuner 1.4 keeps the grid oracle's walk (trials in grid order, and the trials whose
+    successor is still to be created) in memory only: reloaded after a stop, it either stops
     early or fails with a KeyError. Both are derived again here from the trials it reloads.
+
+    It also hands out a trial's successor in the grid only once that trial has ended (in case the
+    trial met new conditional hyperparameters; this fixed grid has none), so all workers of a
+    distributed sweep but one would wait. Here each trial is queued as it starts.
     """
+
+    def populate_space(self, trial_id):
+        response = super().populate_space(trial_id)
+        if response["status"] == kt.engine.trial.TrialStatus.RUNNING:
+            self._populate_next.append(trial_id)
+        return response
 
     def set_state(self, state):
         super().set_state(state)
         by_grid_order = functools.cmp_to_key(
             lambda a, b: self._compare(self.trials[a].hyperparameters.values, self.trials[b].hyperparameters.values)
         )
+        in_grid_order = sorted(self.trials, key=by_grid_order)
         self._ordered_ids = type(self._ordered_ids)()
-        for trial_id in sorted(self.trials, key=by_grid_order):
+        for trial_id in in_grid_order:
             self._ordered_ids.insert(trial_id)
-        # Safe to queue every finished trial: the oracle skips a successor that already exists.
-        self._populate_next = list(self.end_order)
+        # Safe to queue every trial, finished or not: the oracle skips a successor that exists.
+        self._populate_next = in_grid_order
 
 
 class TrialError(kt.errors.FatalError):
@@ -413,6 +424,24 @@ def search(sweep, folder, role):
 def failed_trials(table):
     """How many trials of a results table failed (their loss became NaN)."""
     return int((table["status"] != "finished").sum()) if len(table) else 0
+
+
+def run_and_report(sweep):
+    """A pipeline's whole job: run (or resume) ``sweep``, then draw its report; returns the exit code.
+
+    A worker of a distributed sweep leaves the report to the chief, whose sweep ends once every
+    worker's trials have; a sweep whose every trial failed has nothing to draw."""
+    from bvae_tf import report  # here, not above: the sweep command itself never draws
+
+    table = run_sweep(sweep)
+    if table is None:
+        return 0
+    failed = failed_trials(table)
+    if failed == len(table):
+        return 1  # the sweep's last line said why
+    out_dir = report.make_report(sweep.out_dir)
+    print(f"report written to {out_dir} (open report.html)")
+    return 1 if failed else 0
 
 
 def main(argv=None):

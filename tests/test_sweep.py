@@ -393,6 +393,59 @@ def diverged(config):
     )
 
 
+class GridOracleTest(unittest.TestCase):
+    """The grid oracle hands every worker of a distributed sweep its own trial at once, in grid
+    order, and does so again when reloaded mid-sweep (with the interrupted trial first)."""
+
+    def oracle(self, folder):
+        import keras_tuner as kt
+
+        hyperparameters = kt.HyperParameters()
+        hyperparameters.Choice("seed", [0, 1], ordered=True)
+        hyperparameters.Choice("setting", ["a", "b", "c"])
+        oracle = sweep.ResumableGridOracle(
+            objective=kt.Objective("mig", direction="max"),
+            max_trials=6,
+            hyperparameters=hyperparameters,
+            allow_new_entries=False,
+            tune_new_entries=False,
+        )
+        oracle._set_project_dir(folder, "tuner")
+        self.enterContext(contextlib.redirect_stdout(io.StringIO()))  # keras-tuner's trial banners
+        return oracle
+
+    @staticmethod
+    def point(trial):
+        return trial.hyperparameters.values["seed"], trial.hyperparameters.values["setting"]
+
+    def test_three_workers_get_three_trials_at_once(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            oracle = self.oracle(tmp)
+            trials = [oracle.create_trial(f"tuner{i}") for i in range(3)]
+            self.assertEqual([trial.status for trial in trials], ["RUNNING"] * 3)  # not IDLE for two of them
+            self.assertEqual([self.point(trial) for trial in trials], [(0, "a"), (0, "b"), (0, "c")])
+
+    def test_a_reloaded_sweep_hands_out_the_interrupted_trial_then_the_next_ones(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            oracle = self.oracle(tmp)
+            first, second = oracle.create_trial("tuner0"), oracle.create_trial("tuner1")
+            oracle.update_trial(first.trial_id, {"mig": 0.5})
+            oracle.end_trial(first)
+            oracle.save()  # stopped here: (0, "b") was running
+            reloaded = self.oracle(tmp)
+            reloaded.reload()
+            trials = [reloaded.create_trial(f"tuner{i}") for i in range(3)]
+            self.assertEqual([trial.status for trial in trials], ["RUNNING"] * 3)
+            self.assertEqual([self.point(trial) for trial in trials], [(0, "b"), (0, "c"), (1, "a")])
+            self.assertEqual(trials[0].trial_id, second.trial_id)  # resumed, not a second trial of (0, "b")
+            for trial in trials:
+                reloaded.update_trial(trial.trial_id, {"mig": 0.5})
+                reloaded.end_trial(trial)
+            rest = [reloaded.create_trial(f"tuner{i}") for i in range(3)]
+            self.assertEqual([self.point(trial) for trial in rest[:2]], [(1, "b"), (1, "c")])
+            self.assertEqual(rest[2].status, "STOPPED")  # the whole grid is handed out, each point once
+
+
 class TrialOutcomeTest(unittest.TestCase):
     """What a sweep says when its trials fail (training mocked: seconds, no TensorFlow training)."""
 
