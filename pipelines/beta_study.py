@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from bvae_tf import report, sweep
+from bvae_tf import sweep
 from bvae_tf.config import REPORT_BETAS
 from bvae_tf.errors import run_cli
 
@@ -67,13 +67,7 @@ def main(argv=None):
         "times faster",
         flush=True,
     )
-    table = sweep.run_sweep(config)
-    failed = sweep.failed_trials(table)
-    if failed == len(table):
-        return 1  # no trial to report on; the sweep's last line said why
-    out_dir = report.make_report(config.out_dir)
-    print(f"report written to {out_dir} (open report.html)")
-    return 1 if failed else 0
+    return sweep.run_and_report(config)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ applies except the grid ones. Rerunning the same command resumes: finished trial
 import os
 import sys
 
-from bvae_tf import report, sweep
+from bvae_tf import sweep
 from bvae_tf.config import SweepConfig
 from bvae_tf.errors import UserError, run_cli
 
@@ -44,10 +44,7 @@ def main(argv=None):
         )
     base = sweep.config_from_args(args)
     config = SweepConfig(MID_GRID, base.seeds, base.out_dir, base.training, base.evaluation, LEARNING_RATES.items())
-    sweep.run_sweep(config)
-    out_dir = report.make_report(config.out_dir)
-    print(f"report written to {out_dir} (open report.html)")
-    return 0
+    return sweep.run_and_report(config)
 
 
 if __name__ == "__main__":
