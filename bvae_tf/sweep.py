@@ -132,8 +132,12 @@ class ModelSweep(kt.Tuner):
         if os.path.isfile(result_path):  # finished, but killed before keras-tuner recorded it
             with open(result_path) as f:
                 return objective_values(json.load(f))
-        finished = len(glob.glob(self.folder.run("*").result))
-        label = f"sweep: trial {finished + 1} of {len(self.sweep.settings) * len(self.sweep.seeds)}: {config.run_name}"
+        # The trial's place in the grid (seeds outermost, as the oracle walks it): one number per
+        # trial, also when a distributed sweep's workers run several at once.
+        place = list(self.sweep.seeds).index(seed) * len(self.sweep.settings) + self.sweep.settings.index(
+            (model, value)
+        )
+        label = f"sweep: trial {place + 1} of {len(self.sweep.settings) * len(self.sweep.seeds)}: {config.run_name}"
         print(f"{label}: training", flush=True)
         run = train(config)
         # A run whose loss became NaN is recorded as failed, without metrics: scores of its last

@@ -461,6 +461,8 @@ class TrialOutcomeTest(unittest.TestCase):
         tmp = tempfile.mkdtemp()
         code, stdout, _ = self.run_sweep(tmp, diverged)
         self.assertEqual(code, 1)
+        self.assertIn("sweep: trial 1 of 2: beta_vae_beta1_seed0: training", stdout)
+        self.assertIn("sweep: trial 2 of 2: beta_vae_beta2_seed0: training", stdout)
         last = stdout.strip().splitlines()[-1]
         self.assertEqual(
             last, f"0 of 2 trials finished, 2 failed: see the status column of {tmp}/sweep/results.csv"
