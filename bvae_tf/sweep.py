@@ -134,10 +134,8 @@ class ModelSweep(kt.Tuner):
                 return objective_values(json.load(f))
         # The trial's place in the grid (seeds outermost, as the oracle walks it): one number per
         # trial, also when a distributed sweep's workers run several at once.
-        place = list(self.sweep.seeds).index(seed) * len(self.sweep.settings) + self.sweep.settings.index(
-            (model, value)
-        )
-        label = f"sweep: trial {place + 1} of {len(self.sweep.settings) * len(self.sweep.seeds)}: {config.run_name}"
+        grid = [(each_seed, setting) for each_seed in self.sweep.seeds for setting in self.sweep.settings]
+        label = f"sweep: trial {grid.index((seed, (model, value))) + 1} of {len(grid)}: {config.run_name}"
         print(f"{label}: training", flush=True)
         run = train(config)
         # A run whose loss became NaN is recorded as failed, without metrics: scores of its last

@@ -393,6 +393,34 @@ def diverged(config):
     )
 
 
+class RunAndReportTest(unittest.TestCase):
+    """The pipelines' last step: the chief draws the report, a worker does not, nor a sweep whose
+    every trial failed (sweep and report mocked)."""
+
+    def run_and_report(self, table):
+        config = types.SimpleNamespace(out_dir="sweeps/x")
+        with (
+            mock.patch.object(sweep, "run_sweep", return_value=table),
+            mock.patch("bvae_tf.report.make_report", return_value="sweeps/x/report") as make_report,
+            contextlib.redirect_stdout(io.StringIO()) as stdout,
+        ):
+            code = sweep.run_and_report(config)
+        return code, make_report.call_args_list, stdout.getvalue()
+
+    def test_chief_reports(self):
+        code, calls, stdout = self.run_and_report(pd.DataFrame({"status": ["finished", "finished"]}))
+        self.assertEqual((code, calls), (0, [mock.call("sweeps/x")]))
+        self.assertEqual(stdout, "report written to sweeps/x/report (open report.html)\n")
+
+    def test_worker_leaves_the_report_to_the_chief(self):
+        self.assertEqual(self.run_and_report(None), (0, [], ""))
+
+    def test_failures_exit_1_with_a_report_of_the_rest(self):
+        code, calls, _ = self.run_and_report(pd.DataFrame({"status": ["finished", "failed: loss became NaN"]}))
+        self.assertEqual((code, len(calls)), (1, 1))
+        self.assertEqual(self.run_and_report(pd.DataFrame({"status": ["failed: loss became NaN"]})), (1, [], ""))
+
+
 class GridOracleTest(unittest.TestCase):
     """The grid oracle hands every worker of a distributed sweep its own trial at once, in grid
     order, and does so again when reloaded mid-sweep (with the interrupted trial first)."""
